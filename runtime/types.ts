@@ -1,0 +1,244 @@
+/**
+ * The core contracts of odsora: tensors, the four plugin kinds (sampler, token op, memory scheduler,
+ * executor), plans, and the run-event union shared by the terminal progress bar, the report and the UI.
+ *
+ * The runtime knows these interfaces and nothing about any specific technique. Adding a sampler,
+ * token op or scheduler means writing a plugin against this file, never editing `runtime/`.
+ *
+ * @module
+ */
+import type { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Tensors
+// ---------------------------------------------------------------------------------------------
+
+/** Element types the bundles use. */
+export type DType = "float32" | "int64" | "uint8";
+
+/** Typed-array storage for each {@link DType}. */
+export interface DTypeArray {
+  float32: Float32Array;
+  int64: BigInt64Array;
+  uint8: Uint8Array;
+}
+
+/** A read-only dense row-major tensor record (as in onnxruntime's JS API). Operations are free functions. */
+export interface Tensor<D extends DType = DType> {
+  readonly dtype: D;
+  readonly dims: readonly number[];
+  readonly data: DTypeArray[D];
+}
+
+/** Named tensors: a block's feeds or results, a stage's environment. */
+export type TensorMap = Record<string, Tensor>;
+
+// ---------------------------------------------------------------------------------------------
+// Run events (one status-tagged union: terminal progress, JSON report, SSE to the UI)
+// ---------------------------------------------------------------------------------------------
+
+/** Names of the three stages of a run, in data-flow order. */
+export type StageName = "text" | "denoiser" | "vae";
+
+/** Everything a run reports while it goes. Observers only read these. */
+export type RunEvent =
+  | { type: "run"; status: "start"; recipe: string; bundle: string; prompt: string; at: number }
+  | { type: "stage"; stage: StageName; status: "start" | "end"; at: number }
+  | {
+    type: "step";
+    step: number; // 0-based index of the model call just finished
+    total: number; // K, the schedule length
+    t: number; // timestep of this call, in [0, 1000]
+    calls: number; // model calls so far
+    etaMs: number | null;
+  }
+  | { type: "decision"; sampler: string; step: number; message: string; data?: Record<string, number | boolean | null> }
+  | {
+    type: "block";
+    stage: StageName;
+    block: string;
+    index: number; // position of the block in its stage
+    count: number; // blocks in the stage
+    op: "load" | "run" | "unload";
+    lane: number;
+    pass: number;
+    start: number; // ms since run start
+    end: number;
+  }
+  | { type: "memory"; rssBytes: number; residentBytes: number; budgetBytes: number | null; at: number }
+  | { type: "preview"; step: number; width: number; height: number; png: Uint8Array }
+  | { type: "done"; video: string | null; gif: string | null; report: string }
+  | { type: "error"; message: string };
+
+/** A function that receives run events. */
+export type Emit = (event: RunEvent) => void;
+
+// ---------------------------------------------------------------------------------------------
+// Samplers: one function of (model, x, schedule), as in k-diffusion
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The guided model: the CFG-combined velocity for latent `x` at timestep `t` (0..1000) and step index
+ * `step` (the token ops use it), with the same dims as `x`.
+ */
+export type ModelFn = (x: Tensor<"float32">, t: number, step: number) => Promise<Tensor<"float32">>;
+
+/** What every sampler gets besides the model and the initial noise. */
+export interface SampleContext {
+  /** The K timesteps t_0 > t_1 > ... > t_{K-1} > 0, in [0, 1000] (t_K = 0 is implied). */
+  timesteps: readonly number[];
+  /** Cancellation: samplers check it between model calls. */
+  signal?: AbortSignal;
+  /** Report a finished model call; every sampler emits one per call. */
+  onStep(info: { step: number; t: number; calls: number }): void;
+  /** Report a decision (a leap, a cosine value) for the UI and the report. */
+  onDecision(info: { step: number; message: string; data?: Record<string, number | boolean | null> }): void;
+}
+
+/** A sampler plugin: integrates the rectified flow from noise (t = 1000) to data (t = 0). */
+export interface Sampler {
+  readonly name: string;
+  readonly kind: "sampler";
+  sample(model: ModelFn, x: Tensor<"float32">, ctx: SampleContext): Promise<Tensor<"float32">>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token ops: time-axis operators around every attention of every denoiser block
+// ---------------------------------------------------------------------------------------------
+
+/** Where the denoise loop is when a token op is asked for its operators. */
+export interface StepInfo {
+  step: number; // 0-based model-call index along the schedule
+  total: number; // K
+  t: number; // timestep in [0, 1000]
+}
+
+/** Linear operators along the (latent) time axis: `merge` [T', T] and `unmerge` [T, T']. */
+export interface TimeOperators {
+  merge: Tensor<"float32">;
+  unmerge: Tensor<"float32">;
+}
+
+/** A token-op plugin. `null` means identity for this step. Several token ops chain (composed). */
+export interface TokenOp {
+  readonly name: string;
+  readonly kind: "token-op";
+  operators(step: StepInfo, frames: number): TimeOperators | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory schedulers: pure planners that return the plan as data
+// ---------------------------------------------------------------------------------------------
+
+/** One block of a stage as the planner sees it (sizes measured, never constants). */
+export interface BlockInfo {
+  name: string;
+  /** Weights on disk (ONNX file + external data), bytes. */
+  bytes: number;
+  /** Working memory of one inference of this block at this run's shapes (activations + session), bytes. */
+  workBytes: number;
+}
+
+/** A stage to plan: its blocks in order and how many passes over them the run makes (at most). */
+export interface StageInfo {
+  stage: StageName;
+  blocks: readonly BlockInfo[];
+  passes: number;
+}
+
+/** The memory budget for a stage: `null` = unlimited. */
+export interface Budget {
+  bytes: number | null;
+}
+
+/** One operation of a plan, carried out on a lane (a worker owning its sessions). */
+export interface PlanOp {
+  op: "load" | "run" | "unload";
+  block: string;
+  lane: number;
+}
+
+/**
+ * A plan: `setup` runs once before the first pass, `pass` once per pass (model call), `teardown` once at
+ * the end. The runner dispatches `load`s without waiting (they overlap earlier `run`s on other lanes); a
+ * `run` waits for its block's load and the previous run; an `unload` waits for the block's run. A block is
+ * loaded, run and unloaded on the same lane.
+ */
+export interface Plan {
+  scheduler: string;
+  stage: StageName;
+  lanes: number;
+  /** Blocks that stay loaded across passes. */
+  resident: string[];
+  setup: PlanOp[];
+  pass: PlanOp[];
+  teardown: PlanOp[];
+  /** The planner's bound on loaded weights + working memory at any moment, bytes. */
+  peakBytes: number;
+  budgetBytes: number | null;
+}
+
+/** A memory-scheduler plugin. Throws `BudgetError` (before any work) when the budget cannot hold a block. */
+export interface MemoryScheduler {
+  readonly name: string;
+  readonly kind: "scheduler";
+  plan(stage: StageInfo, budget: Budget): Plan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executors: where blocks run (local onnxruntime-node lanes, or an iPhone over the iOS bridge)
+// ---------------------------------------------------------------------------------------------
+
+/** A block to load: absolute path of its ONNX file and the lane that owns it. */
+export interface BlockRef {
+  stage: StageName;
+  name: string;
+  path: string;
+  bytes: number;
+  lane: number;
+}
+
+/** A block an executor has loaded. */
+export interface LoadedBlock {
+  readonly ref: BlockRef;
+  readonly id: number;
+}
+
+/** An executor plugin. */
+export interface Executor {
+  readonly name: string;
+  readonly kind: "executor";
+  /** Start `lanes` lanes (idempotent for the same count). */
+  start(lanes: number): Promise<void>;
+  load(block: BlockRef): Promise<LoadedBlock>;
+  run(block: LoadedBlock, feeds: TensorMap): Promise<TensorMap>;
+  unload(block: LoadedBlock): Promise<void>;
+  memory(): Promise<{ residentBytes: number; availableBytes: number; rssBytes: number }>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugin definitions (factories, as in Rollup/Vite)
+// ---------------------------------------------------------------------------------------------
+
+/** Plugin kinds and the object each kind's factory returns. */
+export interface PluginKinds {
+  sampler: Sampler;
+  "token-op": TokenOp;
+  scheduler: MemoryScheduler;
+  executor: Executor;
+}
+
+/** The plugin kinds. */
+export type PluginKind = keyof PluginKinds;
+
+/**
+ * A plugin definition: a name, a kind, its own zod option schema, and a factory.
+ * Built-ins and user modules (which export it as `plugin`) have this shape.
+ */
+export interface PluginDefinition<K extends PluginKind = PluginKind, S extends z.ZodType = z.ZodType> {
+  name: string;
+  kind: K;
+  options: S;
+  create(options: z.infer<S>): PluginKinds[K];
+}
