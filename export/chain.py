@@ -29,9 +29,9 @@ def run_block(bundle_dir: Path, block: Mapping, env: dict[str, np.ndarray]) -> d
         if spec["name"] not in env:
             raise KeyError(f"Cannot run block '{block['name']}': input '{spec['name']}' is not in the stage environment")
         feeds[spec["name"]] = env[spec["name"]]
-    names = [o["name"] for o in block["outputs"]]
-    for n, v in zip(names, sess.run(names, feeds)):
-        env[n] = v
+    graph_names = [o.get("onnx_name", o["name"]) for o in block["outputs"]]
+    for spec, v in zip(block["outputs"], sess.run(graph_names, feeds)):
+        env[spec["name"]] = v
     return env
 
 

@@ -35,11 +35,16 @@ def export_block(module: torch.nn.Module, args: Sequence[torch.Tensor], *, input
     with torch.no_grad():
         outs = module(*args)
     outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    # ONNX graphs are SSA: an output cannot reuse an input's name (layer: hidden -> hidden). Such an output
+    # gets the graph name '<name>_out'; its io entry records it as `onnx_name` (see BUNDLE.md, Block).
+    graph_out = [f"{n}_out" if n in input_names else n for n in output_names]
+    axes = {k: dict(v) for k, v in dynamic_axes.items()}
+    axes.update({g: dict(dynamic_axes[n]) for g, n in zip(graph_out, output_names) if g != n and n in dynamic_axes})
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, tuple(args), buf, input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()},
+                          output_names=graph_out, dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
     del buf
@@ -62,8 +67,9 @@ def export_block(module: torch.nn.Module, args: Sequence[torch.Tensor], *, input
         "params": int(params),
         "inputs": [{"name": n, "dtype": _DTYPES[a.dtype], "dims": _dims(a, dynamic_axes.get(n))}
                    for n, a in zip(input_names, args)],
-        "outputs": [{"name": n, "dtype": _DTYPES[o.dtype], "dims": _dims(o, dynamic_axes.get(n))}
-                    for n, o in zip(output_names, outs)],
+        "outputs": [{"name": n, "dtype": _DTYPES[o.dtype], "dims": _dims(o, dynamic_axes.get(n)),
+                     **({"onnx_name": g} if g != n else {})}
+                    for n, g, o in zip(output_names, graph_out, outs)],
     }
 
 
