@@ -1,0 +1,91 @@
+/**
+ * TDTM (Temporal Dimension Token Merging, On-device Sora §4.2) as a token op: for the first
+ * `mergeSteps` model calls, every attention of every denoiser block (spatial self-, temporal self- and
+ * cross-attention) sees averages of consecutive frame pairs, and its output is repeated back to full T.
+ * The block graph does the arithmetic; this plugin only builds the `merge_t` [T', T] and `unmerge_t`
+ * [T, T'] operators.
+ *
+ * Odd T (`oddFrame`):
+ * - `alone` (default): the last frame is its own merged token (T' = ⌈T/2⌉), so every frame is attended.
+ * - `reference`: the authors' code: the last frame is left out of the merge (T' = ⌊T/2⌋) and takes the
+ *   last pair's output on unmerge. Their tensors only fit for T mod 4 ∈ {0, 3} (or T = 30); the operators
+ *   here are defined for every T.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { tensor } from "../runtime/tensor.ts";
+import type { PluginDefinition, StepInfo, TimeOperators, TokenOp } from "../runtime/types.ts";
+
+/** Options of the `tdtm` token op. */
+export const tdtmOptions = z.object({
+  /** Merge for model calls with step index < mergeSteps (the paper: 15 of 30). */
+  mergeSteps: z.number().int().min(0).default(15),
+  /** What happens to the last frame when T is odd. */
+  oddFrame: z.enum(["alone", "reference"]).default("alone"),
+}).strict();
+
+/** The options of {@link tdtm} after validation. */
+export type TdtmOptions = z.infer<typeof tdtmOptions>;
+
+/**
+ * The pair-averaging merge [T', T] and repeat unmerge [T, T'] for `frames` latent frames, or `null` when
+ * there is nothing to merge (T < 2).
+ *
+ * @example
+ * ```ts
+ * const ops = tdtmOperators(3, "alone")!;
+ * ops.merge.dims; // [2, 3]: rows (f0+f1)/2 and f2
+ * ```
+ */
+export function tdtmOperators(frames: number, oddFrame: TdtmOptions["oddFrame"]): TimeOperators | null {
+  if (!Number.isInteger(frames) || frames < 1) {
+    throw new RangeError(`Cannot build TDTM operators: frame count "${frames}" is not a positive integer`);
+  }
+  if (frames < 2) return null;
+  const pairs = Math.floor(frames / 2);
+  const odd = frames % 2 === 1;
+  const merged = odd && oddFrame === "alone" ? pairs + 1 : pairs;
+  const merge = new Float32Array(merged * frames);
+  const unmerge = new Float32Array(frames * merged);
+  for (let j = 0; j < pairs; j++) {
+    merge[j * frames + 2 * j] = 0.5;
+    merge[j * frames + 2 * j + 1] = 0.5;
+  }
+  if (odd && oddFrame === "alone") merge[pairs * frames + frames - 1] = 1;
+  for (let i = 0; i < frames; i++) {
+    // Frame i takes merged token ⌊i/2⌋; under `reference` the odd last frame (⌊i/2⌋ = T') takes T'−1.
+    const source = Math.min(Math.floor(i / 2), merged - 1);
+    unmerge[i * merged + source] = 1;
+  }
+  return {
+    merge: tensor("float32", [merged, frames], merge),
+    unmerge: tensor("float32", [frames, merged], unmerge),
+  };
+}
+
+/**
+ * The `tdtm` token-op plugin definition.
+ *
+ * @example
+ * ```ts
+ * const op = tdtm.create(tdtm.options.parse({ mergeSteps: 15 }));
+ * op.operators({ step: 0, total: 30, t: 1000 }, 20)?.merge.dims; // [10, 20]
+ * op.operators({ step: 15, total: 30, t: 600 }, 20); // null (identity)
+ * ```
+ */
+export const tdtm: PluginDefinition<"token-op", typeof tdtmOptions> = {
+  name: "tdtm",
+  kind: "token-op",
+  options: tdtmOptions,
+  create(options: TdtmOptions): TokenOp {
+    const { mergeSteps, oddFrame } = tdtmOptions.parse(options);
+    return {
+      name: "tdtm",
+      kind: "token-op",
+      operators(step: StepInfo, frames: number): TimeOperators | null {
+        return step.step < mergeSteps ? tdtmOperators(frames, oddFrame) : null;
+      },
+    };
+  },
+};

@@ -1,0 +1,41 @@
+/**
+ * The loop shared by the leaping samplers: Euler steps until a rule says leap, then the leap
+ * x ← x + v_n·t_n/1000 with that step's velocity (the remaining dts telescope to t_n).
+ *
+ * @module
+ */
+import { addScaled } from "../runtime/tensor.ts";
+import type { ModelFn, SampleContext, Tensor } from "../runtime/types.ts";
+
+/**
+ * Integrate from noise with Euler, asking `leapNow(step, v)` after every model call; on `true`, leap to
+ * t = 0 with that velocity and report "leap at step n". Returns the final latent.
+ *
+ * @example
+ * ```ts
+ * const out = await sampleWithLeap(model, x, ctx, (step) => step === 15);
+ * ```
+ */
+export async function sampleWithLeap(
+  model: ModelFn,
+  x: Tensor<"float32">,
+  ctx: SampleContext,
+  leapNow: (step: number, v: Tensor<"float32">) => boolean,
+): Promise<Tensor<"float32">> {
+  const ts = ctx.timesteps;
+  for (let i = 0; i < ts.length; i++) {
+    ctx.signal?.throwIfAborted();
+    const v = await model(x, ts[i], i);
+    ctx.onStep({ step: i, t: ts[i], calls: i + 1 });
+    if (leapNow(i, v)) {
+      ctx.onDecision({
+        step: i,
+        message: `leap at step ${i}`,
+        data: { leap: true, leapStep: i, t: ts[i], calls: i + 1, skipped: ts.length - 1 - i },
+      });
+      return addScaled(x, v, ts[i] / 1000);
+    }
+    x = addScaled(x, v, (ts[i] - (i + 1 < ts.length ? ts[i + 1] : 0)) / 1000);
+  }
+  return x;
+}
