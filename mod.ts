@@ -1,0 +1,41 @@
+/**
+ * odsora: text-to-video on memory-limited devices (On-device Sora on Open-Sora v1.2) as a Deno plugin
+ * runtime. This module exports the public API: the core types and plugin interfaces, tensors, bundles,
+ * the plugin registry, stage running, the denoise loop, and the built-in plugins.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadBundle, resolvePlugin } from "./mod.ts";
+ * const bundle = await loadBundle("models/default");
+ * const sampler = await resolvePlugin("sampler", { name: "euler" }, ".");
+ * ```
+ *
+ * @module
+ */
+export type * from "./runtime/types.ts";
+export * from "./runtime/errors.ts";
+export * from "./runtime/tensor.ts";
+export { parseSafetensors, pick, readSafetensors, SafetensorsError } from "./runtime/safetensors.ts";
+export {
+  type Block,
+  type BlockIO,
+  blockPath,
+  type Bundle,
+  BUNDLE_SCHEMA,
+  type DenoiserStage,
+  loadBundle,
+  type Manifest,
+  nullCaption,
+  stageOf,
+  type StageSpec,
+  type TextStage,
+  type VaeStage,
+} from "./runtime/bundle.ts";
+export { builtinPlugins, type PluginSpec, resolveDefinition, resolvePlugin } from "./runtime/registry.ts";
+export { openStage, type OpenStageOptions, type StageRunner } from "./runtime/stage.ts";
+export { composeOperators, denoise, type DenoiseOptions } from "./runtime/denoise.ts";
+export { local, LocalExecutor } from "./runtime/executor_local.ts";
+export { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./runtime/memory.ts";
+export * from "./samplers/mod.ts";
+export * from "./schedulers/mod.ts";
+export { plugins } from "./plugins/mod.ts";

@@ -1,0 +1,36 @@
+/**
+ * Messages between the local executor (main thread) and its lane workers. Tensors cross as
+ * transferable ArrayBuffers.
+ *
+ * @module
+ */
+import type { DType } from "./types.ts";
+
+/** A tensor on the wire: its storage moves (transfer), never copies twice. */
+export interface WireTensor {
+  dtype: DType;
+  dims: number[];
+  buffer: ArrayBuffer;
+}
+
+/** Session options a lane applies to every session it creates. */
+export interface LaneSessionOptions {
+  threads: number;
+  arena: boolean;
+  trim: boolean;
+}
+
+/** What a lane is asked to do. */
+export type LaneCall =
+  | { op: "load"; path: string; options: LaneSessionOptions }
+  | { op: "run"; session: number; feeds: Record<string, WireTensor> }
+  | { op: "unload"; session: number; trim: boolean }
+  | { op: "close" };
+
+/** A request to a lane: a call and the id its reply carries. */
+export type LaneRequest = LaneCall & { id: number };
+
+/** A lane's reply to the request with the same id. */
+export type LaneReply =
+  | { id: number; ok: true; session?: number; inputs?: string[]; outputs?: Record<string, WireTensor> }
+  | { id: number; ok: false; error: string };

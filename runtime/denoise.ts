@@ -1,0 +1,188 @@
+/**
+ * The denoise loop: builds the guided model function (patch-grid padding, classifier-free guidance over a
+ * doubled batch, the token ops' time operators, one denoiser pass per call) and hands it to the sampler.
+ *
+ * @module
+ */
+import { type Bundle, stageOf } from "./bundle.ts";
+import { OdsoraError, PluginError, StageError } from "./errors.ts";
+import type { StageRunner } from "./stage.ts";
+import {
+  addScaled,
+  concat,
+  cropTo,
+  eye,
+  full,
+  matmul,
+  padTo,
+  reshape,
+  slice,
+  sub,
+  toFloat32,
+} from "./tensor.ts";
+import type { Emit, ModelFn, Sampler, Tensor, TensorMap, TimeOperators, TokenOp } from "./types.ts";
+
+/** Options of {@link denoise}. */
+export interface DenoiseOptions {
+  bundle: Bundle;
+  runner: StageRunner;
+  sampler: Sampler;
+  tokenOps: readonly TokenOp[];
+  /** Initial noise [n, C, T, H, W] (latent cells, unpadded). */
+  noise: Tensor<"float32">;
+  /** Text embeddings [n, L, Cc]. */
+  y: Tensor<"float32">;
+  /** Text mask [n, L] (1 = token); any dtype. */
+  yMask: Tensor;
+  /** The null caption [L' ≥ L, Cc]; its first L rows are the unconditional text. */
+  yNull: Tensor<"float32">;
+  cfgScale: number;
+  timesteps: readonly number[];
+  fps: number;
+  /** Video size in pixels (the position-embedding scale uses it). */
+  height: number;
+  width: number;
+  emit: Emit;
+  signal?: AbortSignal;
+}
+
+const dimsOf = (t: Tensor) => `'${JSON.stringify(t.dims)}'`;
+
+/** Compose the token ops' operators for one step: identity when all are null, else chained products. */
+export function composeOperators(
+  tokenOps: readonly TokenOp[],
+  step: { step: number; total: number; t: number },
+  frames: number,
+): TimeOperators {
+  let merge = eye(frames);
+  let unmerge = eye(frames);
+  let current = frames;
+  for (const op of tokenOps) {
+    let ops: TimeOperators | null;
+    try {
+      ops = op.operators(step, current);
+    } catch (e) {
+      throw new PluginError(
+        `Cannot get operators of token op '${op.name}': ${(e as Error).message}`,
+        op.name,
+        "operators",
+        { cause: e },
+      );
+    }
+    if (!ops) continue;
+    const [m0, m1] = ops.merge.dims;
+    const [u0, u1] = ops.unmerge.dims;
+    if (ops.merge.dims.length !== 2 || m1 !== current || u0 !== current || u1 !== m0) {
+      throw new PluginError(
+        `Cannot use operators of token op '${op.name}' at step '${step.step}': merge ${
+          dimsOf(ops.merge)
+        } and ` +
+          `unmerge ${dimsOf(ops.unmerge)} do not fit '${current}' frames`,
+        op.name,
+        "operators",
+      );
+    }
+    merge = matmul(ops.merge, merge);
+    unmerge = matmul(unmerge, ops.unmerge);
+    current = m0;
+  }
+  return { merge, unmerge };
+}
+
+function checkInputs(o: DenoiseOptions, inChannels: number): void {
+  const { noise, y, yMask, yNull } = o;
+  const n = noise.dims[0];
+  const bad = (what: string) => {
+    throw new StageError(`Cannot denoise: ${what}`, "denoiser");
+  };
+  if (noise.dims.length !== 5 || noise.dims[1] !== inChannels) {
+    bad(`noise dims ${dimsOf(noise)} are not [n, ${inChannels}, T, H, W]`);
+  }
+  if (y.dims.length !== 3 || y.dims[0] !== n) bad(`y dims ${dimsOf(y)} are not [${n}, L, Cc]`);
+  if (yMask.dims.length !== 2 || yMask.dims[0] !== n || yMask.dims[1] !== y.dims[1]) {
+    bad(`y mask dims ${dimsOf(yMask)} are not [${n}, ${y.dims[1]}]`);
+  }
+  if (yNull.dims.length !== 2 || yNull.dims[0] < y.dims[1] || yNull.dims[1] !== y.dims[2]) {
+    bad(`null caption dims ${dimsOf(yNull)} do not cover [${y.dims[1]}, ${y.dims[2]}]`);
+  }
+}
+
+/**
+ * Run the sampler over the denoiser with CFG; returns the final latent [n, C, T, H, W] and the number of
+ * model calls.
+ *
+ * @example
+ * ```ts ignore
+ * const { latent, calls } = await denoise({ bundle, runner, sampler, tokenOps: [], noise, y, yMask, yNull,
+ *   cfgScale: 7, timesteps, fps: 24, height: 240, width: 426, emit: console.log });
+ * ```
+ */
+export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"float32">; calls: number }> {
+  const spec = stageOf(o.bundle, "denoiser");
+  checkInputs(o, spec.in_channels);
+  const [n, c, T, H, W] = o.noise.dims;
+  const [pt, ph, pw] = spec.patch_size;
+  const padded = [n, c, Math.ceil(T / pt) * pt, Math.ceil(H / ph) * ph, Math.ceil(W / pw) * pw];
+  const frames = padded[2] / pt;
+  const L = o.y.dims[1];
+  const nullRows = reshape(slice(o.yNull, 0, 0, L), [1, L, o.y.dims[2]]);
+  const mask = toFloat32(o.yMask);
+  const fixed: TensorMap = {
+    y: concat([o.y, ...Array(n).fill(nullRows)], 0),
+    y_mask: concat([mask, mask], 0),
+    x_mask: full([2 * n, frames], 1),
+    fps: full([2 * n], o.fps),
+    height: full([1], o.height),
+    width: full([1], o.width),
+  };
+  const total = o.timesteps.length;
+  let calls = 0;
+  const model: ModelFn = async (x, t, step) => {
+    o.signal?.throwIfAborted();
+    const xp = padTo(x, padded);
+    const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
+    const env = await o.runner.run({
+      ...fixed,
+      x: concat([xp, xp], 0),
+      timestep: full([2 * n], t),
+      merge_t: ops.merge,
+      unmerge_t: ops.unmerge,
+    }, calls);
+    calls++;
+    const out = env[spec.output] as Tensor<"float32"> | undefined;
+    if (!out || out.dims.length !== 5 || out.dims[0] !== 2 * n || out.dims[1] < c) {
+      throw new StageError(
+        `Cannot denoise: output '${spec.output}' has dims '${JSON.stringify(out?.dims)}'`,
+        "denoiser",
+      );
+    }
+    const v = slice(cropTo(out, [2 * n, out.dims[1], T, H, W]), 1, 0, c);
+    const cond = slice(v, 0, 0, n);
+    const uncond = slice(v, 0, n, 2 * n);
+    return addScaled(uncond, sub(cond, uncond), o.cfgScale);
+  };
+  const started = performance.now();
+  try {
+    const latent = await o.sampler.sample(model, o.noise, {
+      timesteps: o.timesteps,
+      signal: o.signal,
+      onStep: ({ step, t }) => {
+        const perStep = (performance.now() - started) / (step + 1);
+        o.emit({ type: "step", step, total, t, calls, etaMs: Math.max(0, total - step - 1) * perStep });
+      },
+      onDecision: ({ step, message, data }) =>
+        o.emit({ type: "decision", sampler: o.sampler.name, step, message, data }),
+    });
+    return { latent, calls };
+  } catch (e) {
+    if (
+      e instanceof OdsoraError || (e instanceof DOMException && e.name === "AbortError") || o.signal?.aborted
+    ) throw e;
+    throw new PluginError(
+      `Cannot sample with '${o.sampler.name}': ${(e as Error).message}`,
+      o.sampler.name,
+      "sample",
+      { cause: e },
+    );
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The `local` executor plugin: blocks run in onnxruntime-node sessions owned by Deno workers ("lanes",
+ * runtime/lane_worker.ts), so a session create on one lane overlaps a run on another and the main thread
+ * stays free. Tensors cross as transferable buffers. Workers are never terminated while busy (that
+ * crashes the process): cancellation happens between blocks, and `close()` waits for idle lanes.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { LaneCall, LaneReply, LaneSessionOptions, WireTensor } from "./_lane_protocol.ts";
+import { ExecutorError } from "./errors.ts";
+import { availableBytes, rssBytes } from "./memory.ts";
+import { tensor } from "./tensor.ts";
+import type {
+  BlockRef,
+  DTypeArray,
+  Executor,
+  LoadedBlock,
+  PluginDefinition,
+  Tensor,
+  TensorMap,
+} from "./types.ts";
+
+/** Options of the `local` executor (after defaults). */
+export interface LocalOptions {
+  /** Most workers to start; plan lanes beyond it share workers (lane i → worker i mod lanes). */
+  lanes?: number;
+  /** onnxruntime intra-op threads per session. */
+  threads: number;
+  /** Keep the CPU memory arena (faster repeated runs of resident blocks, more memory). */
+  arena: boolean;
+  /** Call `malloc_trim(0)` after each unload so RSS falls back. */
+  trim: boolean;
+}
+
+const localOptions: z.ZodType<LocalOptions> = z.object({
+  /** Most workers to start; plan lanes beyond it share workers (lane i → worker i mod lanes). */
+  lanes: z.number().int().positive().optional(),
+  /** onnxruntime intra-op threads per session. */
+  threads: z.number().int().positive().default(1),
+  /** Keep the CPU memory arena (faster repeated runs of resident blocks, more memory). */
+  arena: z.boolean().default(false),
+  /** Call `malloc_trim(0)` after each unload so RSS falls back. */
+  trim: z.boolean().default(true),
+}).strict();
+
+const BACKEND = "local";
+
+interface Lane {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: LaneReply) => void; reject: (e: Error) => void }>;
+  dead: Error | null;
+}
+
+function toWire(t: Tensor): WireTensor {
+  const data = t.data as Float32Array;
+  return { dtype: t.dtype, dims: [...t.dims], buffer: data.slice().buffer };
+}
+
+function fromWire(w: WireTensor): Tensor {
+  const ctor = { float32: Float32Array, int64: BigInt64Array, uint8: Uint8Array }[w.dtype];
+  return tensor(w.dtype, w.dims, new ctor(w.buffer) as DTypeArray[typeof w.dtype]);
+}
+
+/** An {@link Executor} running blocks on onnxruntime-node lanes in this process. */
+export class LocalExecutor implements Executor {
+  readonly name = BACKEND;
+  readonly kind = "executor" as const;
+  #lanes: Lane[] = [];
+  #nextId = 1;
+  #loaded = new Map<number, { block: LoadedBlock; session: number; lane: Lane }>();
+  #options: LaneSessionOptions & { lanes?: number };
+
+  constructor(options: LocalOptions) {
+    this.#options = options;
+  }
+
+  /** Start `lanes` workers (capped by the `lanes` option); idempotent for the same count. */
+  start(lanes: number): Promise<void> {
+    const want = Math.min(Math.max(1, lanes), this.#options.lanes ?? Infinity);
+    while (this.#lanes.length < want) this.#lanes.push(this.#spawn());
+    return Promise.resolve();
+  }
+
+  #spawn(): Lane {
+    const worker = new Worker(new URL("./lane_worker.ts", import.meta.url).href, { type: "module" });
+    const lane: Lane = { worker, pending: new Map(), dead: null };
+    worker.onmessage = (e: MessageEvent<LaneReply>) => {
+      const p = lane.pending.get(e.data.id);
+      lane.pending.delete(e.data.id);
+      p?.resolve(e.data);
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      lane.dead = new Error(e.message);
+      for (const p of lane.pending.values()) p.reject(lane.dead);
+      lane.pending.clear();
+    };
+    return lane;
+  }
+
+  #lane(index: number): Lane {
+    if (this.#lanes.length === 0) {
+      throw new ExecutorError(
+        "Cannot use lane: the local executor is not started (call start())",
+        BACKEND,
+        null,
+      );
+    }
+    return this.#lanes[index % this.#lanes.length];
+  }
+
+  #send(lane: Lane, req: LaneCall, transfer: Transferable[] = []): Promise<LaneReply> {
+    if (lane.dead) return Promise.reject(lane.dead);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      lane.pending.set(id, { resolve, reject });
+      lane.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  async #call(lane: Lane, req: LaneCall, action: string, block: string | null, transfer?: Transferable[]) {
+    let reply: LaneReply;
+    try {
+      reply = await this.#send(lane, req, transfer);
+    } catch (e) {
+      throw new ExecutorError(`Cannot ${action}: lane crashed (${(e as Error).message})`, BACKEND, block, {
+        cause: e,
+      });
+    }
+    if (!reply.ok) {
+      throw new ExecutorError(`Cannot ${action}: ${reply.error}`, BACKEND, block, { cause: reply.error });
+    }
+    return reply;
+  }
+
+  /** Create the block's session on its lane, from the file path (external data memory-mapped). */
+  async load(ref: BlockRef): Promise<LoadedBlock> {
+    const name = `${ref.stage}/${ref.name}`;
+    const lane = this.#lane(ref.lane);
+    const options = { threads: this.#options.threads, arena: this.#options.arena, trim: this.#options.trim };
+    const reply = await this.#call(
+      lane,
+      { op: "load", path: ref.path, options },
+      `load block '${name}' from '${ref.path}'`,
+      name,
+    );
+    const block: LoadedBlock = Object.freeze({ ref, id: reply.session! });
+    this.#loaded.set(block.id, { block, session: reply.session!, lane });
+    return block;
+  }
+
+  /** Run a loaded block on its lane; inputs are copied out, outputs transferred back. */
+  async run(block: LoadedBlock, feeds: TensorMap): Promise<TensorMap> {
+    const name = `${block.ref.stage}/${block.ref.name}`;
+    const entry = this.#loaded.get(block.id);
+    if (!entry) throw new ExecutorError(`Cannot run block '${name}': it is not loaded`, BACKEND, name);
+    const wire: Record<string, WireTensor> = {};
+    for (const [k, t] of Object.entries(feeds)) wire[k] = toWire(t);
+    const transfer = Object.values(wire).map((w) => w.buffer);
+    const reply = await this.#call(
+      entry.lane,
+      { op: "run", session: entry.session, feeds: wire },
+      `run block '${name}'`,
+      name,
+      transfer,
+    );
+    const out: TensorMap = {};
+    for (const [k, w] of Object.entries(reply.outputs ?? {})) out[k] = fromWire(w);
+    return out;
+  }
+
+  /** Release the block's session (and trim the heap unless `trim: false`). */
+  async unload(block: LoadedBlock): Promise<void> {
+    const entry = this.#loaded.get(block.id);
+    if (!entry) return;
+    this.#loaded.delete(block.id);
+    const name = `${block.ref.stage}/${block.ref.name}`;
+    await this.#call(
+      entry.lane,
+      { op: "unload", session: entry.session, trim: this.#options.trim },
+      `unload block '${name}'`,
+      name,
+    );
+  }
+
+  /** Loaded weights (bundle bytes), memory the OS can still give, and this process's RSS. */
+  memory(): Promise<{ residentBytes: number; availableBytes: number; rssBytes: number }> {
+    let resident = 0;
+    for (const { block } of this.#loaded.values()) resident += block.ref.bytes;
+    return Promise.resolve({
+      residentBytes: resident,
+      availableBytes: availableBytes(),
+      rssBytes: rssBytes(),
+    });
+  }
+
+  /** Wait for every lane to go idle, release all sessions, and stop the workers. */
+  async close(): Promise<void> {
+    const lanes = this.#lanes;
+    this.#lanes = [];
+    this.#loaded.clear();
+    await Promise.allSettled(lanes.map(async (lane) => {
+      // A lane handles requests in order, so the reply to `close` means everything before it finished.
+      if (!lane.dead) await this.#send(lane, { op: "close" }).catch(() => undefined);
+      lane.worker.terminate();
+    }));
+  }
+}
+
+/**
+ * The `local` executor plugin definition.
+ *
+ * @example
+ * ```ts ignore
+ * import { local } from "./executor_local.ts";
+ * const executor = local.create(local.options.parse({ threads: 1 }));
+ * await executor.start(2);
+ * await executor.close();
+ * ```
+ */
+export const local: PluginDefinition<"executor", typeof localOptions> = {
+  name: "local",
+  kind: "executor",
+  options: localOptions,
+  create: (options) => new LocalExecutor(options),
+};

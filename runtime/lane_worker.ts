@@ -1,0 +1,99 @@
+/**
+ * A lane: a Deno worker that owns onnxruntime-node sessions. `InferenceSession.create` and `run` block
+ * the thread that calls them, so each lane runs them off the main thread; the local executor talks to it
+ * with {@link LaneRequest} messages handled strictly in arrival order. This is the only module that imports
+ * `onnxruntime-node`.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import type { LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
+import { mallocTrim } from "./memory.ts";
+
+const sessions = new Map<number, ort.InferenceSession>();
+let nextSession = 1;
+const scope = self as unknown as {
+  postMessage(message: LaneReply, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<LaneRequest>) => void) | null;
+  close(): void;
+};
+
+function toOrt(name: string, t: WireTensor, session: ort.InferenceSession): ort.Tensor {
+  const meta = session.inputMetadata?.find((m) => m.name === name);
+  const wantsBool = meta !== undefined && meta.isTensor && meta.type === "bool";
+  switch (t.dtype) {
+    case "float32":
+      return new ort.Tensor("float32", new Float32Array(t.buffer), t.dims);
+    case "int64":
+      return new ort.Tensor("int64", new BigInt64Array(t.buffer), t.dims);
+    case "uint8":
+      return new ort.Tensor(wantsBool ? "bool" : "uint8", new Uint8Array(t.buffer), t.dims);
+  }
+}
+
+function fromOrt(name: string, t: ort.Tensor): WireTensor {
+  const dtype = t.type === "bool" ? "uint8" : t.type;
+  if (dtype !== "float32" && dtype !== "int64" && dtype !== "uint8") {
+    throw new Error(`output '${name}' has unsupported dtype '${t.type}'`);
+  }
+  const data = t.data as Float32Array | BigInt64Array | Uint8Array;
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength &&
+    data.buffer instanceof ArrayBuffer;
+  const buffer = whole ? data.buffer as ArrayBuffer : data.slice().buffer as ArrayBuffer;
+  return { dtype, dims: [...t.dims], buffer };
+}
+
+async function handle(req: LaneRequest): Promise<void> {
+  switch (req.op) {
+    case "load": {
+      const session = await ort.InferenceSession.create(req.path, {
+        executionProviders: ["cpu"],
+        enableCpuMemArena: req.options.arena,
+        intraOpNumThreads: req.options.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: "all",
+        logSeverityLevel: 3,
+        extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+      });
+      const id = nextSession++;
+      sessions.set(id, session);
+      scope.postMessage({ id: req.id, ok: true, session: id, inputs: [...session.inputNames] });
+      return;
+    }
+    case "run": {
+      const session = sessions.get(req.session);
+      if (!session) throw new Error(`session '${req.session}' is not loaded on this lane`);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(req.feeds)) feeds[name] = toOrt(name, t, session);
+      const results = await session.run(feeds);
+      const outputs: Record<string, WireTensor> = {};
+      for (const name of session.outputNames) outputs[name] = fromOrt(name, results[name] as ort.Tensor);
+      scope.postMessage({ id: req.id, ok: true, outputs }, Object.values(outputs).map((o) => o.buffer));
+      return;
+    }
+    case "unload": {
+      const session = sessions.get(req.session);
+      sessions.delete(req.session);
+      await session?.release();
+      if (req.trim) mallocTrim();
+      scope.postMessage({ id: req.id, ok: true });
+      return;
+    }
+    case "close": {
+      for (const s of sessions.values()) await s.release();
+      sessions.clear();
+      mallocTrim();
+      scope.postMessage({ id: req.id, ok: true });
+      return;
+    }
+  }
+}
+
+let queue: Promise<void> = Promise.resolve();
+scope.onmessage = (e: MessageEvent<LaneRequest>) => {
+  const req = e.data;
+  queue = queue.then(() => handle(req)).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    scope.postMessage({ id: req.id, ok: false, error: message });
+  });
+};

@@ -1,0 +1,75 @@
+/**
+ * Process memory: resident set size and available system memory from /proc, and glibc `malloc_trim(0)`
+ * through Deno FFI (onnxruntime's released sessions go back to glibc, not to the OS, until trimmed).
+ *
+ * @module
+ */
+
+function procField(file: string, field: string): number | null {
+  try {
+    const text = Deno.readTextFileSync(file);
+    const m = text.match(new RegExp(`^${field}:\\s+(\\d+)\\s*kB`, "m"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resident set size of this process (all lanes included: workers share the process), bytes.
+ * Falls back to `Deno.memoryUsage().rss` where /proc is unavailable.
+ *
+ * @example
+ * ```ts
+ * import { rssBytes } from "./memory.ts";
+ * console.assert(rssBytes() > 0);
+ * ```
+ */
+export function rssBytes(): number {
+  return procField("/proc/self/status", "VmRSS") ?? Deno.memoryUsage().rss;
+}
+
+/** Peak resident set size of this process (VmHWM), bytes; the current RSS where unknown. */
+export function peakRssBytes(): number {
+  return procField("/proc/self/status", "VmHWM") ?? rssBytes();
+}
+
+/** Memory the OS could give this process now (MemAvailable), bytes. */
+export function availableBytes(): number {
+  return procField("/proc/meminfo", "MemAvailable") ?? Deno.systemMemoryInfo().available;
+}
+
+type Libc = { symbols: { malloc_trim: (pad: bigint) => number } };
+let libc: Libc | null | undefined;
+
+function openLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  if (Deno.build.os !== "linux") return libc;
+  for (const name of ["libc.so.6", "libc.so"]) {
+    try {
+      libc = Deno.dlopen(name, { malloc_trim: { parameters: ["usize"], result: "i32" } }) as unknown as Libc;
+      break;
+    } catch {
+      // not glibc, or no --allow-ffi: trimming is an optimisation, never required
+    }
+  }
+  return libc;
+}
+
+/**
+ * Return freed heap memory to the OS (`malloc_trim(0)`); `false` when unavailable (no glibc or no FFI
+ * permission).
+ *
+ * @example
+ * ```ts
+ * import { mallocTrim } from "./memory.ts";
+ * mallocTrim();
+ * ```
+ */
+export function mallocTrim(): boolean {
+  const lib = openLibc();
+  if (!lib) return false;
+  lib.symbols.malloc_trim(0n);
+  return true;
+}

@@ -1,0 +1,186 @@
+/**
+ * A stage runner: plans a stage's blocks with a memory scheduler and runs the plan over a named-tensor
+ * environment (export/BUNDLE.md "a stage is a chain"): each block reads its inputs by name from the
+ * environment and writes its outputs back.
+ *
+ * @module
+ */
+import { blockPath, type Bundle, stageOf } from "./bundle.ts";
+import { OdsoraError, PluginError, StageError } from "./errors.ts";
+import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";
+import type {
+  BlockInfo,
+  Budget,
+  Emit,
+  Executor,
+  LoadedBlock,
+  MemoryScheduler,
+  Plan,
+  StageName,
+  TensorMap,
+} from "./types.ts";
+
+/** Options of {@link openStage}. */
+export interface OpenStageOptions {
+  bundle: Bundle;
+  stage: StageName;
+  executor: Executor;
+  scheduler: MemoryScheduler;
+  budget: Budget;
+  /** How many passes the run makes at most (the planner may keep blocks resident across them). */
+  passes: number;
+  /** Working memory of one block inference at this run's shapes: one figure for all, or per block name. */
+  workBytes?: number | Readonly<Record<string, number>>;
+  emit: Emit;
+  signal?: AbortSignal;
+  /** `performance.now()` at run start (event times are ms since then); defaults to now. */
+  origin?: number;
+}
+
+/** A planned stage, ready to run passes. */
+export interface StageRunner {
+  readonly plan: Plan;
+  /** Run one pass over the blocks on a copy of `env`; returns the environment after the last block. */
+  run(env: TensorMap, pass: number): Promise<TensorMap>;
+  /** Run the plan's teardown and unload whatever is still loaded. The executor stays open. */
+  close(): Promise<void>;
+}
+
+function checkPlan(plan: Plan, names: readonly string[], scheduler: string): void {
+  const runs = plan.pass.filter((op) => op.op === "run").map((op) => op.block);
+  if (runs.join("\n") !== names.join("\n")) {
+    throw new PluginError(
+      `Cannot use the plan of scheduler '${scheduler}': a pass runs '${runs.join(",")}', the stage needs '${
+        names.join(",")
+      }' in that order`,
+      scheduler,
+      "plan",
+    );
+  }
+  const lanes = [...plan.setup, ...plan.pass, ...plan.teardown].map((op) => op.lane);
+  if (lanes.some((l) => !Number.isInteger(l) || l < 0 || l >= plan.lanes)) {
+    throw new PluginError(
+      `Cannot use the plan of scheduler '${scheduler}': an op uses a lane outside 0..${plan.lanes - 1}`,
+      scheduler,
+      "plan",
+    );
+  }
+}
+
+/**
+ * Plan the stage (BudgetError here, before any work), start the executor's lanes, and return its runner.
+ *
+ * @example
+ * ```ts ignore
+ * const runner = await openStage({ bundle, stage: "text", executor, scheduler, budget: { bytes: null },
+ *   passes: 1, emit: () => {} });
+ * const env = await runner.run({ input_ids, attention_mask }, 0);
+ * await runner.close();
+ * ```
+ */
+export async function openStage(options: OpenStageOptions): Promise<StageRunner> {
+  const { bundle, stage, executor, scheduler, budget, passes, emit, signal } = options;
+  const spec = stageOf(bundle, stage);
+  const work = options.workBytes ?? 0;
+  const blocks: BlockInfo[] = spec.blocks.map((b) => ({
+    name: b.name,
+    bytes: b.bytes,
+    workBytes: typeof work === "number" ? work : work[b.name] ?? 0,
+  }));
+  let plan: Plan;
+  try {
+    plan = scheduler.plan({ stage, blocks, passes }, budget);
+  } catch (e) {
+    if (e instanceof OdsoraError) throw e;
+    throw new PluginError(
+      `Cannot plan stage '${stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
+      scheduler.name,
+      "plan",
+      { cause: e },
+    );
+  }
+  checkPlan(plan, spec.blocks.map((b) => b.name), scheduler.name);
+  signal?.throwIfAborted();
+  await executor.start(plan.lanes);
+
+  const byName = new Map(spec.blocks.map((b) => [b.name, b]));
+  let env: TensorMap = {};
+  const ctx: PlanRunContext = {
+    stage,
+    executor,
+    refs: new Map(
+      spec.blocks.map((b) => [b.name, { stage, name: b.name, path: blockPath(bundle, b), bytes: b.bytes }]),
+    ),
+    order: new Map(spec.blocks.map((b, i) => [b.name, i])),
+    loaded: new Map(),
+    runBlock: async (loaded: LoadedBlock) => {
+      const block = byName.get(loaded.ref.name)!;
+      const feeds: TensorMap = {};
+      for (const input of block.inputs) {
+        const t = env[input.name];
+        if (!t) {
+          throw new StageError(
+            `Cannot run block '${stage}/${block.name}': input '${input.name}' is not in the environment (has '${
+              Object.keys(env).join("', '")
+            }')`,
+            stage,
+          );
+        }
+        feeds[input.name] = t;
+      }
+      const out = await executor.run(loaded, feeds);
+      for (const output of block.outputs) {
+        const graphName = output.onnx_name ?? output.name;
+        if (!out[graphName]) {
+          throw new StageError(
+            `Cannot run block '${stage}/${block.name}': it returned no output '${graphName}'`,
+            stage,
+          );
+        }
+        env[output.name] = out[graphName];
+      }
+    },
+    emit,
+    origin: options.origin ?? performance.now(),
+    budgetBytes: budget.bytes,
+    signal,
+  };
+  let setupDone = false;
+  let broken: unknown = null;
+  let closed = false;
+  let lastPass = 0;
+
+  return {
+    plan,
+    async run(input: TensorMap, pass: number): Promise<TensorMap> {
+      if (closed) throw new StageError(`Cannot run stage '${stage}': its runner is closed`, stage);
+      if (broken) {
+        throw new StageError(`Cannot run stage '${stage}': an earlier pass failed`, stage, { cause: broken });
+      }
+      env = { ...input };
+      lastPass = pass;
+      try {
+        if (!setupDone) {
+          setupDone = true;
+          await runOps(plan.setup, ctx, pass);
+        }
+        await runOps(plan.pass, ctx, pass);
+      } catch (e) {
+        broken = e;
+        throw e;
+      }
+      const result = env;
+      env = {};
+      return result;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      try {
+        if (setupDone && !broken) await runOps(plan.teardown, { ...ctx, signal: undefined }, lastPass);
+      } finally {
+        await unloadAll(ctx);
+      }
+    },
+  };
+}

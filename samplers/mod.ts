@@ -1,0 +1,14 @@
+/**
+ * Samplers and the timestep schedule they share. `samplers` lists the built-ins the registry resolves by
+ * name; add a sampler by appending its definition here.
+ *
+ * @module
+ */
+import type { PluginDefinition } from "../runtime/types.ts";
+import { euler } from "./euler.ts";
+
+export { euler, eulerDt, sampleEuler } from "./euler.ts";
+export { type RflowTimestepOptions, rflowTimesteps, shiftRatio } from "./timesteps.ts";
+
+/** Built-in sampler plugins, by name. */
+export const samplers: PluginDefinition<"sampler">[] = [euler];

@@ -1,0 +1,16 @@
+/**
+ * Memory schedulers: pure planners that return their plan as data. `schedulers` lists the built-ins the
+ * registry resolves by name; add a scheduler by appending its definition here.
+ *
+ * @module
+ */
+import type { PluginDefinition } from "../runtime/types.ts";
+import { resident } from "./resident.ts";
+import { sequential } from "./sequential.ts";
+
+export { planResident, resident } from "./resident.ts";
+export { planSequential, sequential } from "./sequential.ts";
+export { blockNeed, checkBudget, checkEachBlock } from "./_budget.ts";
+
+/** Built-in scheduler plugins, by name. */
+export const schedulers: PluginDefinition<"scheduler">[] = [resident, sequential];

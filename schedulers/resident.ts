@@ -1,0 +1,50 @@
+/**
+ * The `resident` memory scheduler: load every block once before the first pass and keep them all loaded
+ * across passes (fastest; needs the whole stage's weights in memory).
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { checkBudget, checkEachBlock } from "./_budget.ts";
+
+/** Options of `resident` (none). */
+const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
+
+/**
+ * Plan: setup loads all blocks on lane 0, each pass runs them in order, teardown unloads them.
+ *
+ * @example
+ * ```ts
+ * import { planResident } from "./resident.ts";
+ * const plan = planResident({ stage: "vae", passes: 1, blocks: [{ name: "a", bytes: 10, workBytes: 2 }] }, { bytes: null });
+ * console.assert(plan.peakBytes === 12);
+ * ```
+ */
+export function planResident(stage: StageInfo, budget: Budget): Plan {
+  checkEachBlock("resident", stage, budget);
+  const weights = stage.blocks.reduce((s, b) => s + b.bytes, 0);
+  const work = Math.max(0, ...stage.blocks.map((b) => b.workBytes));
+  const peakBytes = weights + work;
+  checkBudget("resident", stage, peakBytes, budget, `keeping all ${stage.blocks.length} blocks loaded`);
+  const names = stage.blocks.map((b) => b.name);
+  return {
+    scheduler: "resident",
+    stage: stage.stage,
+    lanes: 1,
+    resident: names,
+    setup: names.map((block) => ({ op: "load", block, lane: 0 })),
+    pass: names.map((block) => ({ op: "run", block, lane: 0 })),
+    teardown: names.map((block) => ({ op: "unload", block, lane: 0 })),
+    peakBytes,
+    budgetBytes: budget.bytes,
+  };
+}
+
+/** The `resident` scheduler plugin. */
+export const resident: PluginDefinition<"scheduler", typeof residentOptions> = {
+  name: "resident",
+  kind: "scheduler",
+  options: residentOptions,
+  create: (): MemoryScheduler => ({ name: "resident", kind: "scheduler", plan: planResident }),
+};

@@ -1,0 +1,50 @@
+/**
+ * The `sequential` memory scheduler: every pass loads, runs and unloads each block in turn, so only one
+ * block is in memory at a time (least memory; pays every load on every pass).
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { Budget, MemoryScheduler, Plan, PlanOp, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { blockNeed, checkEachBlock } from "./_budget.ts";
+
+/** Options of `sequential` (none). */
+const sequentialOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
+
+/**
+ * Plan: no setup; each pass is load → run → unload per block on lane 0; no teardown.
+ *
+ * @example
+ * ```ts
+ * import { planSequential } from "./sequential.ts";
+ * const plan = planSequential({ stage: "vae", passes: 1, blocks: [{ name: "a", bytes: 10, workBytes: 2 }] }, { bytes: 12 });
+ * console.assert(plan.pass.length === 3);
+ * ```
+ */
+export function planSequential(stage: StageInfo, budget: Budget): Plan {
+  checkEachBlock("sequential", stage, budget);
+  const pass: PlanOp[] = stage.blocks.flatMap((b): PlanOp[] => [
+    { op: "load", block: b.name, lane: 0 },
+    { op: "run", block: b.name, lane: 0 },
+    { op: "unload", block: b.name, lane: 0 },
+  ]);
+  return {
+    scheduler: "sequential",
+    stage: stage.stage,
+    lanes: 1,
+    resident: [],
+    setup: [],
+    pass,
+    teardown: [],
+    peakBytes: Math.max(0, ...stage.blocks.map(blockNeed)),
+    budgetBytes: budget.bytes,
+  };
+}
+
+/** The `sequential` scheduler plugin. */
+export const sequential: PluginDefinition<"scheduler", typeof sequentialOptions> = {
+  name: "sequential",
+  kind: "scheduler",
+  options: sequentialOptions,
+  create: (): MemoryScheduler => ({ name: "sequential", kind: "scheduler", plan: planSequential }),
+};
