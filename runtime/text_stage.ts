@@ -8,7 +8,7 @@ import { type Bundle, nullCaption, stageOf } from "./bundle.ts";
 import { StageError } from "./errors.ts";
 import { openStage } from "./stage.ts";
 import { loadTokenizer, type PromptTokens, tokenizePrompts } from "./tokenize.ts";
-import type { Budget, Emit, Executor, MemoryScheduler, Tensor } from "./types.ts";
+import type { Budget, Emit, Executor, MemoryScheduler, Plan, Tensor } from "./types.ts";
 
 /** What the denoiser needs from the text side. */
 export interface TextConditioning {
@@ -19,6 +19,8 @@ export interface TextConditioning {
   /** The null caption [L, Cc] (STDiT3's learned `y_embedding`). */
   yNull: Tensor<"float32">;
   tokens: PromptTokens;
+  /** The scheduler's plan for the text stage. */
+  plan: Plan;
 }
 
 /** Options of {@link encodeText}. */
@@ -89,5 +91,5 @@ export async function encodeText(o: EncodeTextOptions): Promise<TextConditioning
       "text",
     );
   }
-  return { y: y as Tensor<"float32">, mask: tokens.attentionMask, yNull, tokens };
+  return { y: y as Tensor<"float32">, mask: tokens.attentionMask, yNull, tokens, plan: runner.plan };
 }

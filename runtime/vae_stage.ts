@@ -15,7 +15,7 @@ import { type Bundle, stageOf } from "./bundle.ts";
 import { StageError } from "./errors.ts";
 import { openStage } from "./stage.ts";
 import { concat, slice } from "./tensor.ts";
-import type { Budget, Emit, Executor, MemoryScheduler, Tensor } from "./types.ts";
+import type { Budget, Emit, Executor, MemoryScheduler, Plan, Tensor } from "./types.ts";
 
 /** The `vae` parameters the frame bookkeeping reads. */
 export interface VaeFrameParams {
@@ -73,7 +73,13 @@ function phases(bundle: Bundle) {
 type Blocks = ReturnType<typeof phases>["temporal"];
 
 /** Run `blocks` (a sub-chain of the vae stage) once per input, returning the named output of each pass. */
-async function runPhase(o: DecodeOptions, blocks: Blocks, inputs: Tensor<"float32">[], output: string) {
+async function runPhase(
+  o: DecodeOptions,
+  blocks: Blocks,
+  inputs: Tensor<"float32">[],
+  output: string,
+  plans: Plan[],
+) {
   const vae = stageOf(o.bundle, "vae");
   const sub: Bundle = { ...o.bundle, vae: { ...vae, blocks } };
   const runner = await openStage({
@@ -87,6 +93,7 @@ async function runPhase(o: DecodeOptions, blocks: Blocks, inputs: Tensor<"float3
     signal: o.signal,
     origin: o.origin,
   });
+  plans.push(runner.plan);
   const name = blocks[0].inputs[0].name;
   const results: Tensor<"float32">[] = [];
   try {
@@ -109,15 +116,17 @@ async function runPhase(o: DecodeOptions, blocks: Blocks, inputs: Tensor<"float3
 }
 
 /**
- * Decode a latent to a video [B, 3, F, H, W] (or `z_frames` when the bundle has no spatial decoder).
+ * Decode a latent to a video [B, 3, F, H, W] (or `z_frames` when the bundle has no spatial decoder), with
+ * the plans the scheduler made for each phase.
  *
  * @example
  * ```ts ignore
- * const video = await decodeVideo({ bundle, latent, frames: 51, executor, scheduler, budget: { bytes: null },
+ * const { video } = await decodeVideo({ bundle, latent, frames: 51, executor, scheduler, budget: { bytes: null },
  *   emit: () => {} });
  * ```
  */
-export async function decodeVideo(o: DecodeOptions): Promise<Tensor<"float32">> {
+export async function decodeVideo(o: DecodeOptions): Promise<{ video: Tensor<"float32">; plans: Plan[] }> {
+  const plans: Plan[] = [];
   const vae = stageOf(o.bundle, "vae");
   const { temporal, spatial } = phases(o.bundle);
   const T = o.latent.dims[2];
@@ -136,7 +145,7 @@ export async function decodeVideo(o: DecodeOptions): Promise<Tensor<"float32">> 
     for (let start = 0; start < T; start += vae.chunk_latents) {
       chunks.push(slice(o.latent, 2, start, Math.min(T, start + vae.chunk_latents)));
     }
-    const decoded = await runPhase(o, temporal, chunks, "z_frames");
+    const decoded = await runPhase(o, temporal, chunks, "z_frames", plans);
     let remaining = o.frames;
     const kept = decoded.map((z, i) => {
       const nf = Math.min(vae.chunk_frames, remaining);
@@ -156,12 +165,12 @@ export async function decodeVideo(o: DecodeOptions): Promise<Tensor<"float32">> 
     }
     frames = o.latent;
   }
-  if (spatial.length === 0) return frames;
+  if (spatial.length === 0) return { video: frames, plans };
   const slices: Tensor<"float32">[] = [];
   for (let s = 0; s < o.frames; s += vae.spatial_micro_batch) {
     slices.push(slice(frames, 2, s, Math.min(o.frames, s + vae.spatial_micro_batch)));
   }
   const output = spatial[spatial.length - 1].outputs[0].name;
-  const pixels = await runPhase(o, spatial, slices, output);
-  return pixels.length === 1 ? pixels[0] : concat(pixels, 2);
+  const pixels = await runPhase(o, spatial, slices, output, plans);
+  return { video: pixels.length === 1 ? pixels[0] : concat(pixels, 2), plans };
 }
