@@ -5,6 +5,9 @@
  * @module
  */
 import type { PluginDefinition } from "../runtime/types.ts";
+import { tdtm } from "./tdtm.ts";
+
+export { tdtm, tdtmOperators } from "./tdtm.ts";
 
 /** Built-in plugins of any kind other than samplers and schedulers (e.g. token ops), by name. */
-export const plugins: PluginDefinition[] = [];
+export const plugins: PluginDefinition[] = [tdtm];

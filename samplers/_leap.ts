@@ -6,6 +6,7 @@
  */
 import { addScaled } from "../runtime/tensor.ts";
 import type { ModelFn, SampleContext, Tensor } from "../runtime/types.ts";
+import { eulerDt } from "./euler.ts";
 
 /**
  * Integrate from noise with Euler, asking `leapNow(step, v)` after every model call; on `true`, leap to
@@ -33,9 +34,9 @@ export async function sampleWithLeap(
         message: `leap at step ${i}`,
         data: { leap: true, leapStep: i, t: ts[i], calls: i + 1, skipped: ts.length - 1 - i },
       });
-      return addScaled(x, v, ts[i] / 1000);
+      return addScaled(x, v, Math.fround(Math.fround(ts[i]) / 1000)); // float32, as the reference
     }
-    x = addScaled(x, v, (ts[i] - (i + 1 < ts.length ? ts[i + 1] : 0)) / 1000);
+    x = addScaled(x, v, eulerDt(ts, i));
   }
   return x;
 }

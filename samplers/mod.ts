@@ -6,9 +6,13 @@
  */
 import type { PluginDefinition } from "../runtime/types.ts";
 import { euler } from "./euler.ts";
+import { lpl } from "./lpl.ts";
+import { lplDynamic } from "./lpl_dynamic.ts";
 
 export { euler, eulerDt, sampleEuler } from "./euler.ts";
 export { type RflowTimestepOptions, rflowTimesteps, shiftRatio } from "./timesteps.ts";
+export { lpl, lplOptions } from "./lpl.ts";
+export { lplDynamic, lplDynamicOptions } from "./lpl_dynamic.ts";
 
 /** Built-in sampler plugins, by name. */
-export const samplers: PluginDefinition<"sampler">[] = [euler];
+export const samplers: PluginDefinition<"sampler">[] = [euler, lpl, lplDynamic];

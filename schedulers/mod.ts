@@ -7,10 +7,14 @@
 import type { PluginDefinition } from "../runtime/types.ts";
 import { resident } from "./resident.ts";
 import { sequential } from "./sequential.ts";
+import { concurrent } from "./concurrent.ts";
+import { ciDl } from "./ci_dl.ts";
 
 export { planResident, resident } from "./resident.ts";
 export { planSequential, sequential } from "./sequential.ts";
 export { blockNeed, checkBudget, checkEachBlock } from "./_budget.ts";
+export { concurrent } from "./concurrent.ts";
+export { ciDl, fitStreamingPlan } from "./ci_dl.ts";
 
 /** Built-in scheduler plugins, by name. */
-export const schedulers: PluginDefinition<"scheduler">[] = [resident, sequential];
+export const schedulers: PluginDefinition<"scheduler">[] = [resident, sequential, concurrent, ciDl];

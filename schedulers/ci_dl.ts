@@ -1,0 +1,85 @@
+/**
+ * The `ci-dl` memory scheduler (On-device Sora §4.3, Concurrent Inference with Dynamic Loading): keep the
+ * first k blocks resident across passes and stream the rest with prefetch, choosing k (and, if the budget
+ * is tight, less prefetch) so that resident blocks + the running block + the prefetched ones + one block's
+ * working memory never exceed the budget. The budget is the recipe's, or the machine's available memory
+ * when the recipe sets none. Block sizes are the measured ones from the bundle, never a constant.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { availableBytes } from "../runtime/memory.ts";
+import type { MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { checkEachBlock } from "./_budget.ts";
+import { planPeakBytes } from "./_plan_peak.ts";
+import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
+
+/** Options of the `ci-dl` scheduler. */
+export const ciDlOptions = z.object({
+  /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
+  prefetch: z.number().int().min(0).max(8).default(1),
+}).strict();
+
+/** The options of {@link ciDl} after validation. */
+export type CiDlOptions = z.infer<typeof ciDlOptions>;
+
+/**
+ * The plan with the most prefetch (up to `prefetch`) and then the most resident blocks that fits
+ * `budget`, or `null` when not even one block at a time fits.
+ *
+ * @example
+ * ```ts
+ * const fit = fitStreamingPlan(stage, 3.3e9, 1);
+ * fit?.plan.resident.length; // k
+ * ```
+ */
+export function fitStreamingPlan(
+  stage: StageInfo,
+  budget: number,
+  prefetch: number,
+): { plan: StreamingPlan; peakBytes: number } | null {
+  for (let depth = prefetch; depth >= 0; depth--) {
+    for (let k = stage.blocks.length; k >= 0; k--) {
+      const plan = streamingPlan(stage, { resident: k, prefetch: depth });
+      const peakBytes = planPeakBytes(plan, stage.blocks);
+      if (peakBytes <= budget) return { plan, peakBytes };
+    }
+  }
+  return null;
+}
+
+/**
+ * The `ci-dl` scheduler plugin definition. Throws `BudgetError` before any work when the budget cannot
+ * hold a single block with its working memory.
+ *
+ * @example
+ * ```ts
+ * const scheduler = ciDl.create(ciDl.options.parse({}));
+ * const plan = scheduler.plan({ stage: "denoiser", blocks, passes: 30 }, { bytes: 3.3e9 });
+ * plan.resident; // the first k blocks, kept across passes
+ * ```
+ */
+export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
+  name: "ci-dl",
+  kind: "scheduler",
+  options: ciDlOptions,
+  create(options: CiDlOptions): MemoryScheduler {
+    const { prefetch } = ciDlOptions.parse(options);
+    return {
+      name: "ci-dl",
+      kind: "scheduler",
+      plan(stage, budget): Plan {
+        const bytes = budget.bytes ?? availableBytes();
+        checkEachBlock("ci-dl", stage, { bytes });
+        const fit = fitStreamingPlan(stage, bytes, prefetch)!; // sequential streaming fits once each block does
+        return {
+          scheduler: "ci-dl",
+          stage: stage.stage,
+          ...fit.plan,
+          peakBytes: fit.peakBytes,
+          budgetBytes: bytes,
+        };
+      },
+    };
+  },
+};

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { BudgetError } from "../runtime/errors.ts";
+import { availableBytes } from "../runtime/memory.ts";
+import { ciDl } from "./ci_dl.ts";
+import { SMALL_STAGE } from "./_test_stage.ts";
+
+const names = SMALL_STAGE.blocks.map((b) => b.name);
+const plan = (bytes: number | null, prefetch = 1) => ciDl.create({ prefetch }).plan(SMALL_STAGE, { bytes });
+
+Deno.test("ci-dl plan() keeps the most leading blocks resident that the budget allows (hand-computed table)", () => {
+  // Bound with k resident blocks (R bytes) and one block prefetched: R + running + max(prev, next) + work.
+  // k=0: 23, k=1: 4+23=27, k=2: 14+23=37, k=3: 24+23=47, k=4..6: 49 (k=6 = all resident: 46+3).
+  const table: [number, number, number, number][] = [ // budget → resident k, lanes, peak
+    [1000, 6, 1, 49],
+    [49, 6, 1, 49],
+    [48, 3, 2, 47],
+    [40, 2, 2, 37],
+    [30, 1, 2, 27],
+    [25, 0, 2, 23],
+  ];
+  for (const [budget, k, lanes, peak] of table) {
+    const p = plan(budget);
+    assert.deepEqual(p.resident, names.slice(0, k), `budget ${budget}`);
+    assert.equal(p.lanes, lanes, `budget ${budget}`);
+    assert.equal(p.peakBytes, peak, `budget ${budget}`);
+    assert.equal(p.budgetBytes, budget);
+    assert.ok(p.peakBytes <= budget);
+  }
+});
+
+Deno.test("ci-dl plan() lays out resident and streamed blocks as data", () => {
+  const p = plan(40);
+  assert.deepEqual(p.setup, [{ op: "load", block: "embed", lane: 0 }, {
+    op: "load",
+    block: "spatial_00",
+    lane: 0,
+  }]);
+  assert.deepEqual(p.teardown, p.setup.map((op) => ({ ...op, op: "unload" })));
+  assert.deepEqual(p.pass.map((op) => `${op.op} ${op.block} ${op.lane}`), [
+    "load temporal_00 1", // overlaps the resident runs on lane 0
+    "run embed 0",
+    "run spatial_00 0",
+    "load spatial_01 0",
+    "run temporal_00 1",
+    "unload temporal_00 1",
+    "load temporal_01 1",
+    "run spatial_01 0",
+    "unload spatial_01 0",
+    "load final 0",
+    "run temporal_01 1",
+    "unload temporal_01 1",
+    "run final 0",
+    "unload final 0",
+  ]);
+});
+
+Deno.test("ci-dl plan() gives up prefetch before failing when only one block at a time fits", () => {
+  const p = plan(20); // prefetch needs 23 even with nothing resident; sequential with embed resident needs 17
+  assert.equal(p.lanes, 1);
+  assert.deepEqual(p.resident, ["embed"]);
+  assert.equal(p.peakBytes, 17);
+  assert.deepEqual(p.pass.slice(0, 4).map((op) => `${op.op} ${op.block}`), [
+    "run embed",
+    "load spatial_00",
+    "run spatial_00",
+    "unload spatial_00",
+  ]);
+  assert.equal(plan(20, 0).peakBytes, 17);
+});
+
+Deno.test("ci-dl plan() refuses a budget below one block's weights + working memory, before any work", () => {
+  assert.throws(
+    () => plan(12),
+    (e) =>
+      e instanceof BudgetError && e.neededBytes === 13 && e.budgetBytes === 12 &&
+      e.message === "Cannot plan stage 'denoiser' with scheduler 'ci-dl': block 'spatial_00' needs '13 B', " +
+          "the budget is '12 B'",
+  );
+});
+
+Deno.test("ci-dl plan() without a budget uses the machine's available memory", () => {
+  const p = plan(null);
+  assert.ok(p.budgetBytes !== null && p.budgetBytes > 0 && p.budgetBytes <= availableBytes() * 2);
+  assert.deepEqual(p.resident, names); // 49 bytes fit any machine
+});

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { BudgetError } from "../runtime/errors.ts";
+import { concurrent } from "./concurrent.ts";
+import { SMALL_STAGE } from "./_test_stage.ts";
+
+const names = SMALL_STAGE.blocks.map((b) => b.name);
+
+Deno.test("concurrent plan() alternates two lanes, loading block i+1 while block i runs", () => {
+  const plan = concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: null });
+  assert.equal(plan.lanes, 2);
+  assert.deepEqual(plan.resident, []);
+  assert.deepEqual(plan.setup, []);
+  assert.deepEqual(plan.teardown, []);
+  const lane = (i: number) => (i + 1) % 2;
+  const expected = [
+    { op: "load", block: names[0], lane: lane(0) },
+    { op: "load", block: names[1], lane: lane(1) },
+    ...names.flatMap((block, i) => [
+      { op: "run", block, lane: lane(i) },
+      { op: "unload", block, lane: lane(i) },
+      ...(i + 2 < names.length ? [{ op: "load", block: names[i + 2], lane: lane(i) }] : []),
+    ]),
+  ];
+  assert.deepEqual(plan.pass, expected);
+  // Running block + the one loading + the previous one still unloading are never all three together:
+  // max over i of block_i + max(block_{i−1}, block_{i+1}) + work = 10 + 10 + 3.
+  assert.equal(plan.peakBytes, 23);
+  assert.equal(plan.budgetBytes, null);
+});
+
+Deno.test("concurrent plan() with prefetch 2 keeps two blocks loading ahead on three lanes", () => {
+  const plan = concurrent.create({ prefetch: 2 }).plan(SMALL_STAGE, { bytes: 40 });
+  assert.equal(plan.lanes, 3);
+  assert.deepEqual(
+    plan.pass.slice(0, 3).map((op) => [op.op, op.block]),
+    names.slice(0, 3).map((b) => ["load", b]),
+  );
+  assert.equal(plan.peakBytes, 33);
+  assert.equal(plan.budgetBytes, 40);
+});
+
+Deno.test("concurrent plan() refuses a budget below the blocks in flight, before any work", () => {
+  assert.throws(
+    () => concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: 22 }),
+    (e) =>
+      e instanceof BudgetError && e.neededBytes === 23 && e.budgetBytes === 22 &&
+      e.message === "Cannot plan stage 'denoiser' with scheduler 'concurrent': streaming with '1' block(s) " +
+          "prefetched needs '23 B', the budget is '22 B'",
+  );
+});
+
+Deno.test("concurrent options default to one block of prefetch", () => {
+  assert.deepEqual(concurrent.options.parse({}), { prefetch: 1 });
+  assert.throws(() => concurrent.options.parse({ prefetch: 0 }));
+});
