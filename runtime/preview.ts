@@ -1,0 +1,121 @@
+/**
+ * Cheap previews during denoising: the bundle's linear latent → RGB map (`bundle.json` "preview", fitted
+ * by least squares at export time) applied to one latent frame, upscaled bilinearly to the video's pixel
+ * size, as a `preview` run event with PNG bytes.
+ *
+ * @module
+ */
+import { encodePng } from "./png.ts";
+import type { RunEvent, Tensor } from "./types.ts";
+
+/** The bundle's projection: `weight[c]` is the [r, g, b] contribution of latent channel c; RGB in [−1, 1]. */
+export interface PreviewProjection {
+  weight: number[][];
+  bias: number[];
+}
+
+/** Options of {@link projectLatentFrame}. */
+export interface ProjectOptions {
+  /** Latent frame to show (default 0). */
+  frame?: number;
+  /** Integer upscale factor, e.g. the VAE's spatial factor (default 1). */
+  scale?: number;
+}
+
+const toByte = (v: number) => Math.min(255, Math.max(0, Math.round(((v + 1) / 2) * 255)));
+
+/**
+ * Packed RGB bytes [height, width, 3] of latent frame `frame` of sample 0 of `latent` [n, C, T, H, W]
+ * (or [n, C, H, W]), projected by `projection` and upscaled bilinearly by `scale`.
+ *
+ * @example
+ * ```ts
+ * import { projectLatentFrame } from "./preview.ts";
+ * const latent = { dtype: "float32" as const, dims: [1, 1, 1, 1, 1], data: new Float32Array([0.5]) };
+ * projectLatentFrame(latent, { weight: [[2, 0, -2]], bias: [0, 0, 0] }).rgb; // Uint8Array [255, 128, 0]
+ * ```
+ */
+export function projectLatentFrame(
+  latent: Tensor<"float32">,
+  projection: PreviewProjection,
+  options: ProjectOptions = {},
+): { width: number; height: number; rgb: Uint8Array } {
+  const dims = latent.dims.length === 4
+    ? [latent.dims[0], latent.dims[1], 1, latent.dims[2], latent.dims[3]]
+    : latent.dims;
+  if (dims.length !== 5) {
+    throw new RangeError(
+      `Cannot preview latent: dims '${JSON.stringify(latent.dims)}' are not [n, C, T, H, W]`,
+    );
+  }
+  const [, C, T, H, W] = dims;
+  const { frame = 0, scale = 1 } = options;
+  if (
+    projection.weight.length !== C || projection.weight.some((row) => row.length !== 3) ||
+    projection.bias.length !== 3
+  ) {
+    throw new RangeError(
+      `Cannot preview latent: the projection is not [${C}][3] + [3] for '${C}' latent channels`,
+    );
+  }
+  if (!Number.isInteger(frame) || frame < 0 || frame >= T) {
+    throw new RangeError(`Cannot preview latent: frame '${frame}' is not in [0, ${T})`);
+  }
+  if (!Number.isInteger(scale) || scale < 1) {
+    throw new RangeError(`Cannot preview latent: scale '${scale}' is not a positive integer`);
+  }
+  const plane = H * W;
+  const small = new Float32Array(plane * 3);
+  for (let k = 0; k < 3; k++) small.fill(projection.bias[k], k * plane, (k + 1) * plane);
+  for (let c = 0; c < C; c++) {
+    const base = (c * T + frame) * plane;
+    for (let k = 0; k < 3; k++) {
+      const w = projection.weight[c][k];
+      for (let i = 0; i < plane; i++) small[k * plane + i] += w * latent.data[base + i];
+    }
+  }
+  const width = W * scale;
+  const height = H * scale;
+  const rgb = new Uint8Array(width * height * 3);
+  // bilinear, pixel centres aligned (as torch's interpolate with align_corners=False)
+  const source = (d: number, n: number) => {
+    const s = Math.min(n - 1, Math.max(0, (d + 0.5) / scale - 0.5));
+    const i0 = Math.floor(s);
+    return [i0, Math.min(n - 1, i0 + 1), s - i0] as const;
+  };
+  const cols = Array.from({ length: width }, (_, x) => source(x, W));
+  for (let y = 0; y < height; y++) {
+    const [y0, y1, fy] = source(y, H);
+    for (let x = 0; x < width; x++) {
+      const [x0, x1, fx] = cols[x];
+      for (let k = 0; k < 3; k++) {
+        const p = small.subarray(k * plane, (k + 1) * plane);
+        const top = p[y0 * W + x0] * (1 - fx) + p[y0 * W + x1] * fx;
+        const bottom = p[y1 * W + x0] * (1 - fx) + p[y1 * W + x1] * fx;
+        rgb[(y * width + x) * 3 + k] = toByte(top * (1 - fy) + bottom * fy);
+      }
+    }
+  }
+  return { width, height, rgb };
+}
+
+/**
+ * The `preview` event for `latent` after model call `step`: {@link projectLatentFrame} as PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { previewEvent } from "./preview.ts";
+ * const latent = { dtype: "float32" as const, dims: [1, 1, 1, 2, 2], data: new Float32Array([0, 1, -1, 0]) };
+ * const event = previewEvent(latent, { weight: [[1, 1, 1]], bias: [0, 0, 0] }, 3, { scale: 8 });
+ * event.width; // 16
+ * ```
+ */
+export function previewEvent(
+  latent: Tensor<"float32">,
+  projection: PreviewProjection,
+  step: number,
+  options: ProjectOptions = {},
+): Extract<RunEvent, { type: "preview" }> {
+  const { width, height, rgb } = projectLatentFrame(latent, projection, options);
+  return { type: "preview", step, width, height, png: encodePng(rgb, width, height) };
+}

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { decodeToRgb } from "./ffmpeg.ts";
+import { previewEvent, projectLatentFrame } from "./preview.ts";
+import type { Tensor } from "./types.ts";
+
+const latent = (dims: number[], values: number[]): Tensor<"float32"> => ({
+  dtype: "float32",
+  dims,
+  data: new Float32Array(values),
+});
+const byte = (v: number) => Math.min(255, Math.max(0, Math.round(((v + 1) / 2) * 255)));
+
+Deno.test("projectLatentFrame() applies weight and bias per pixel of the chosen frame", () => {
+  // [1, C=2, T=2, H=1, W=2]: channel 0 frames (a, b), channel 1 frames (c, d)
+  const x = latent([1, 2, 2, 1, 2], [0.1, 0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8]);
+  const projection = { weight: [[1, 0.5, -1], [0.25, -1, 2]], bias: [0.1, -0.2, 0] };
+  const { width, height, rgb } = projectLatentFrame(x, projection, { frame: 1 });
+  assert.deepEqual([width, height], [2, 1]);
+  const pixel = (z0: number, z1: number) =>
+    [0, 1, 2].map((k) =>
+      byte(projection.bias[k] + projection.weight[0][k] * z0 + projection.weight[1][k] * z1)
+    );
+  assert.deepEqual([...rgb], [...pixel(0.3, 0.7), ...pixel(0.4, -0.8)]);
+});
+
+Deno.test("projectLatentFrame() upscales bilinearly with pixel centres aligned", () => {
+  const x = latent([1, 1, 1, 1, 2], [-1, 1]);
+  const { width, height, rgb } = projectLatentFrame(x, { weight: [[1, 1, 1]], bias: [0, 0, 0] }, {
+    scale: 2,
+  });
+  assert.deepEqual([width, height], [4, 2]);
+  const row = [-1, -0.5, 0.5, 1].flatMap((v) => [byte(v), byte(v), byte(v)]);
+  assert.deepEqual([...rgb], [...row, ...row]);
+});
+
+Deno.test("previewEvent() encodes a PNG that decodes to the projected pixels", async () => {
+  const values = Array.from({ length: 4 * 3 * 5 }, (_, i) => Math.sin(i * 1.7));
+  const x = latent([1, 4, 1, 3, 5], values);
+  const projection = {
+    weight: [[0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.2, 0.2, 0.2]],
+    bias: [0, 0.1, -0.1],
+  };
+  const event = previewEvent(x, projection, 7, { scale: 4 });
+  assert.deepEqual([event.type, event.step, event.width, event.height], ["preview", 7, 20, 12]);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(join(dir, "p.png"), event.png);
+    const decoded = await decodeToRgb(join(dir, "p.png"));
+    assert.deepEqual([decoded.width, decoded.height, decoded.frames.length], [20, 12, 1]);
+    assert.deepEqual([...decoded.frames[0]], [...projectLatentFrame(x, projection, { scale: 4 }).rgb]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("projectLatentFrame() refuses a projection of the wrong shape and a missing frame", () => {
+  const x = latent([1, 2, 1, 1, 1], [0, 0]);
+  assert.throws(
+    () => projectLatentFrame(x, { weight: [[1, 1, 1]], bias: [0, 0, 0] }),
+    {
+      name: "RangeError",
+      message: "Cannot preview latent: the projection is not [2][3] + [3] for '2' latent channels",
+    },
+  );
+  assert.throws(
+    () => projectLatentFrame(x, { weight: [[1, 1, 1], [1, 1, 1]], bias: [0, 0, 0] }, { frame: 1 }),
+    { name: "RangeError", message: "Cannot preview latent: frame '1' is not in [0, 1)" },
+  );
+});

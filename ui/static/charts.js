@@ -1,0 +1,275 @@
+// The run report drawn as pictures: load vs compute timeline per block, memory against the budget,
+// the sampler's drift cosine, and time per stage. Pure functions from run events to SVG elements.
+import { formatBytes, formatMs, scale, svg, ticks, tip } from "./svg.js";
+
+const W = 640;
+const LEFT = 92;
+const RIGHT = 12;
+const STAGE_COLORS = { text: "#8e6bd8", denoiser: "#2f6fde", vae: "#1f9d63" };
+
+/** Stage intervals [{ stage, start, end }] in ms since the run started. */
+export function stageIntervals(events) {
+  const open = new Map();
+  const out = [];
+  for (const event of events) {
+    if (event.type !== "stage") continue;
+    if (event.status === "start") open.set(event.stage, event.at);
+    else if (open.has(event.stage)) {
+      out.push({ stage: event.stage, start: open.get(event.stage), end: event.at });
+    }
+  }
+  return out;
+}
+
+/** Total length of the union of [start, end] intervals, and of their overlap with another union. */
+function union(intervals) {
+  const sorted = [...intervals].sort((a, b) => a[0] - b[0]);
+  const merged = [];
+  for (const [s, e] of sorted) {
+    const last = merged.at(-1);
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return merged;
+}
+
+function overlap(a, b) {
+  let total = 0;
+  for (const [s1, e1] of a) {
+    for (const [s2, e2] of b) total += Math.max(0, Math.min(e1, e2) - Math.max(s1, s2));
+  }
+  return total;
+}
+
+function timeAxis(x, lo, hi, y0, y1) {
+  return ticks(lo, hi, 6).map((v) => [
+    svg("line", { x1: x(v), x2: x(v), y1: y0, y2: y1, class: "grid" }),
+    svg("text", { x: x(v), y: y1 + 13, "text-anchor": "middle" }, formatMs(v)),
+  ]);
+}
+
+/** Load vs compute per block over time, one load row and one compute row per lane (cf. the paper's Fig. 14). */
+export function timelineChart(events) {
+  const blocks = events.filter((e) => e.type === "block");
+  const stages = stageIntervals(events);
+  const end = Math.max(1, ...blocks.map((b) => b.end), ...stages.map((s) => s.end));
+  const lanes = [...new Set(blocks.map((b) => b.lane))].sort((a, b) => a - b);
+  const rows = lanes.flatMap((lane) => [{ lane, kind: "load" }, { lane, kind: "run" }]);
+  const rowH = 18;
+  const top = 22;
+  const height = top + rows.length * rowH + 24;
+  const x = scale(0, end, LEFT, W - RIGHT);
+  const rowY = (lane, kind) => top + rows.findIndex((r) => r.lane === lane && r.kind === kind) * rowH;
+  const bars = blocks.map((b) => {
+    const kind = b.op === "run" ? "run" : "load";
+    const width = Math.max(0.6, x(b.end) - x(b.start));
+    return svg(
+      "rect",
+      { x: x(b.start), y: rowY(b.lane, kind) + 3, width, height: rowH - 6, class: b.op },
+      tip(
+        `${b.stage}/${b.block} ${b.op} (pass ${b.pass}, block ${b.index + 1}/${b.count}): ${
+          formatMs(b.end - b.start)
+        }`,
+      ),
+    );
+  });
+  const bands = stages.map((s) =>
+    svg(
+      "g",
+      {},
+      svg("rect", {
+        x: x(s.start),
+        y: 4,
+        width: Math.max(1, x(s.end) - x(s.start)),
+        height: 12,
+        fill: STAGE_COLORS[s.stage],
+        opacity: 0.8,
+      }),
+      x(s.end) - x(s.start) > 44
+        ? svg("text", { x: x(s.start) + 4, y: 14, style: "fill:#fff;font-weight:600" }, s.stage)
+        : null,
+      tip(`${s.stage}: ${formatMs(s.end - s.start)}`),
+    )
+  );
+  const labels = rows.map((r) =>
+    svg(
+      "text",
+      { x: LEFT - 6, y: rowY(r.lane, r.kind) + rowH / 2 + 4, "text-anchor": "end" },
+      `lane ${r.lane} ${r.kind === "run" ? "compute" : "load"}`,
+    )
+  );
+  const chart = svg(
+    "svg",
+    {
+      viewBox: `0 0 ${W} ${height}`,
+      role: "img",
+      "aria-label": "load and compute timeline",
+      "data-chart": "timeline",
+    },
+    timeAxis(x, 0, end, top, top + rows.length * rowH),
+    svg("text", { x: LEFT - 6, y: 14, "text-anchor": "end" }, "stage"),
+    bands,
+    labels,
+    bars,
+  );
+  const loads = union(blocks.filter((b) => b.op === "load").map((b) => [b.start, b.end]));
+  const runs = union(blocks.filter((b) => b.op === "run").map((b) => [b.start, b.end]));
+  const loadMs = loads.reduce((t, [s, e]) => t + e - s, 0);
+  const runMs = runs.reduce((t, [s, e]) => t + e - s, 0);
+  const hidden = loadMs > 0 ? Math.round((100 * overlap(loads, runs)) / loadMs) : 0;
+  const note = `loading ${formatMs(loadMs)} · compute ${formatMs(runMs)} · wall ${formatMs(end)}` +
+    ` · ${hidden}% of loading overlapped compute · ${blocks.length} block operations`;
+  return { chart, note };
+}
+
+/** Line chart helper: series [{ name, points: [[x, y]], className, dashed }]. */
+function lineChart({ series, xLabel, yFormat, xFormat, markers = [], yMin, yMax, label }) {
+  const height = 190;
+  const top = 10;
+  const bottom = height - 36;
+  const all = series.flatMap((s) => s.points);
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs, ...markers.map((m) => m.x));
+  const x1 = Math.max(...xs, ...markers.map((m) => m.x));
+  const lo = yMin ?? Math.min(...ys);
+  const hi = yMax ?? Math.max(...ys);
+  const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.01 || 1;
+  const x = scale(x0, x1 === x0 ? x0 + 1 : x1, LEFT, W - RIGHT);
+  const y = scale(lo - (yMin === undefined ? pad : 0), hi + pad, bottom, top);
+  const yTicks = ticks(lo, hi + pad, 4).filter((v) => y(v) >= top - 1 && y(v) <= bottom + 1);
+  const grid = [
+    ...yTicks.map((v) => [
+      svg("line", { x1: LEFT, x2: W - RIGHT, y1: y(v), y2: y(v), class: "grid" }),
+      svg("text", { x: LEFT - 6, y: y(v) + 4, "text-anchor": "end" }, yFormat(v)),
+    ]),
+    ...ticks(x0, x1, 6).map((v) =>
+      svg("text", { x: x(v), y: bottom + 14, "text-anchor": "middle" }, xFormat(v))
+    ),
+    svg("line", { x1: LEFT, x2: W - RIGHT, y1: bottom, y2: bottom, class: "axis" }),
+    svg("text", { x: (LEFT + W - RIGHT) / 2, y: bottom + 30, "text-anchor": "middle" }, xLabel),
+  ];
+  const lines = series.map((s) =>
+    svg(
+      "g",
+      {},
+      svg("polyline", {
+        points: s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(" "),
+        fill: "none",
+        stroke: s.color,
+        "stroke-width": 2,
+        "stroke-dasharray": s.dashed ? "6 4" : null,
+      }),
+      s.dots
+        ? s.points.map(([px, py]) =>
+          svg(
+            "circle",
+            { cx: x(px), cy: y(py), r: 2.6, fill: s.color },
+            tip(`${xFormat(px)}: ${yFormat(py)}`),
+          )
+        )
+        : null,
+    )
+  );
+  const marks = markers.map((m) => [
+    svg("line", {
+      x1: x(m.x),
+      x2: x(m.x),
+      y1: top,
+      y2: bottom,
+      stroke: "#d33f49",
+      "stroke-dasharray": "3 3",
+    }),
+    svg("text", { x: x(m.x) + 4, y: top + 10, style: "fill:#d33f49;font-weight:600" }, m.label),
+  ]);
+  const legend = series.map((s, i) =>
+    svg(
+      "g",
+      { transform: `translate(${LEFT + 8 + i * 150},${top + 4})` },
+      svg("rect", { width: 14, height: 3, y: 4, fill: s.color }),
+      svg("text", { x: 18, y: 9 }, s.name),
+    )
+  );
+  return svg(
+    "svg",
+    { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": label, "data-chart": label },
+    grid,
+    lines,
+    marks,
+    legend,
+  );
+}
+
+/** RSS and resident weights over time against the budget. */
+export function memoryChart(events) {
+  const memory = events.filter((e) => e.type === "memory");
+  if (memory.length === 0) return null;
+  const series = [
+    { name: "process RSS", color: "#2f6fde", points: memory.map((m) => [m.at, m.rssBytes]) },
+    { name: "resident blocks", color: "#e3a21a", points: memory.map((m) => [m.at, m.residentBytes]) },
+  ];
+  const budget = memory.filter((m) => m.budgetBytes !== null).map((m) => [m.at, m.budgetBytes]);
+  if (budget.length > 0) series.push({ name: "budget", color: "#d33f49", dashed: true, points: budget });
+  return lineChart({
+    series,
+    xLabel: "time since start",
+    yFormat: formatBytes,
+    xFormat: formatMs,
+    yMin: 0,
+    label: "memory",
+  });
+}
+
+/** The sampler's numeric decision values whose name mentions a cosine, per step, with the leap marked. */
+export function cosineChart(events) {
+  const decisions = events.filter((e) => e.type === "decision");
+  const keys = [
+    ...new Set(decisions.flatMap((d) => Object.keys(d.data ?? {}).filter((k) => /cos/i.test(k)))),
+  ];
+  const series = keys.map((key, i) => ({
+    name: key,
+    color: ["#2f6fde", "#1f9d63", "#8e6bd8"][i % 3],
+    dots: true,
+    points: decisions.filter((d) => typeof d.data?.[key] === "number").map((d) => [d.step, d.data[key]]),
+  })).filter((s) => s.points.length > 0);
+  if (series.length === 0) return null;
+  const markers = decisions.filter((d) => d.data?.leap === true).map((d) => ({
+    x: d.step,
+    label: `leap at step ${d.step}`,
+  }));
+  const format = (v) => v.toFixed(Math.abs(v) > 0.999 ? 5 : 3);
+  return lineChart({
+    series,
+    markers,
+    xLabel: "step",
+    yFormat: format,
+    xFormat: (v) => String(v),
+    label: "cosine",
+  });
+}
+
+/** One bar per stage: its wall time. */
+export function stageChart(events) {
+  const stages = stageIntervals(events);
+  if (stages.length === 0) return null;
+  const rowH = 24;
+  const height = stages.length * rowH + 10;
+  const longest = Math.max(...stages.map((s) => s.end - s.start), 1);
+  const x = scale(0, longest, LEFT, W - 110);
+  return svg(
+    "svg",
+    { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": "time per stage", "data-chart": "stages" },
+    stages.map((s, i) => [
+      svg("text", { x: LEFT - 6, y: 5 + i * rowH + 15, "text-anchor": "end" }, s.stage),
+      svg("rect", {
+        x: LEFT,
+        y: 5 + i * rowH + 3,
+        width: Math.max(1, x(s.end - s.start) - LEFT),
+        height: rowH - 8,
+        fill: STAGE_COLORS[s.stage],
+        rx: 3,
+      }),
+      svg("text", { x: x(s.end - s.start) + 6, y: 5 + i * rowH + 15 }, formatMs(s.end - s.start)),
+    ]),
+  );
+}
