@@ -18,7 +18,7 @@ from torch import nn
 
 from export.stdit3_config import PRESETS, ConfigError, STDiT3Config, from_fixture, preset
 from export.stdit3_layers import (CaptionEmbedder, CrossAttention, Mlp, PatchEmbed3D, RotaryEmbedding,
-                                  SelfAttention, TimestepEmbedder, layer_norm, modulate, pos_embed_2d,
+                                  SelfAttention, TimestepEmbedder, layer_norm, modulate, pos_embed_2d, positions,
                                   text_bias)
 
 __all__ = ["STDiT3", "STDiT3Block", "FinalLayer", "STDiT3Config", "PRESETS", "ConfigError", "preset",
@@ -30,7 +30,7 @@ def _time_op(x: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
     if op is None:
         return x
     B, _, H, W, C = x.shape
-    return torch.matmul(op, x.flatten(2)).reshape(B, -1, H, W, C)
+    return torch.matmul(op, x.flatten(2)).reshape(B, op.shape[0], H, W, C)  # explicit dims: no -1 (ONNX trace)
 
 
 class STDiT3Block(nn.Module):
@@ -40,16 +40,17 @@ class STDiT3Block(nn.Module):
         super().__init__()
         C = cfg.hidden_size
         self.temporal = temporal
+        self.hidden = C
         self.attn = SelfAttention(C, cfg.num_heads, cfg.qk_norm)
         self.cross_attn = CrossAttention(C, cfg.num_heads)
         self.mlp = Mlp(C, cfg.mlp_hidden, C)
         self.scale_shift_table = nn.Parameter(torch.randn(6, C) / C ** 0.5)
 
-    def _self_attn(self, a: torch.Tensor, rope_freqs: torch.Tensor | None) -> torch.Tensor:
+    def _self_attn(self, a: torch.Tensor, rope_freqs: torch.Tensor | None, rope_pos: torch.Tensor) -> torch.Tensor:
         B, T, H, W, C = a.shape
         if self.temporal:
             seq = a.permute(0, 2, 3, 1, 4).reshape(-1, T, C)
-            out = self.attn(seq, rope_freqs)
+            out = self.attn(seq, rope_freqs, rope_pos)
             return out.reshape(B, H, W, T, C).permute(0, 3, 1, 2, 4)
         out = self.attn(a.reshape(-1, H * W, C))
         return out.reshape(B, T, H, W, C)
@@ -62,13 +63,15 @@ class STDiT3Block(nn.Module):
         m = m[:, :, :, None, None, :]
         shift_msa, scale_msa, gate_msa = m[:, :, 0], m[:, :, 1], m[:, :, 2]
         shift_mlp, scale_mlp, gate_mlp = m[:, :, 3], m[:, :, 4], m[:, :, 5]
-        a = modulate(layer_norm(h), shift_msa, scale_msa)
-        a = _time_op(self._self_attn(_time_op(a, merge_t), rope_freqs), unmerge_t)
+        a = modulate(layer_norm(h, self.hidden), shift_msa, scale_msa)
+        # RoPE positions 0..Tm−1, taken from an input's shape (a graph input keeps the ONNX trace dynamic)
+        rope_pos = positions(h, 1) if merge_t is None else positions(merge_t, 0)
+        a = _time_op(self._self_attn(_time_op(a, merge_t), rope_freqs, rope_pos), unmerge_t)
         h = h + gate_msa * a
         q = _time_op(h, merge_t)
         c = self.cross_attn(q.flatten(1, 3), y_emb, y_bias).reshape(q.shape)
         h = h + _time_op(c, unmerge_t)
-        b = modulate(layer_norm(h), shift_mlp, scale_mlp)
+        b = modulate(layer_norm(h, self.hidden), shift_mlp, scale_mlp)
         return h + gate_mlp * self.mlp(b)
 
 
@@ -78,6 +81,7 @@ class FinalLayer(nn.Module):
     def __init__(self, cfg: STDiT3Config) -> None:
         super().__init__()
         C = cfg.hidden_size
+        self.hidden = C
         self.scale_shift_table = nn.Parameter(torch.randn(2, C) / C ** 0.5)
         self.linear = nn.Linear(C, cfg.patch_volume * cfg.out_channels)
 
@@ -85,8 +89,8 @@ class FinalLayer(nn.Module):
         """Frames with x_mask = 0 are re-normalised and modulated again with t0, exactly as the reference."""
         m = (self.scale_shift_table[None, None] + t_emb[:, :, None, :])[:, :, :, None, None, :]
         m0 = (self.scale_shift_table[None, None] + t0_emb[:, :, None, :])[:, :, :, None, None, :]
-        xm = modulate(layer_norm(h), m[:, :, 0], m[:, :, 1])
-        x0 = modulate(layer_norm(xm), m0[:, :, 0], m0[:, :, 1])
+        xm = modulate(layer_norm(h, self.hidden), m[:, :, 0], m[:, :, 1])
+        x0 = modulate(layer_norm(xm, self.hidden), m0[:, :, 0], m0[:, :, 1])
         keep = (x_mask != 0)[:, :, None, None, None]
         return self.linear(torch.where(keep, xm, x0))
 
@@ -101,7 +105,7 @@ def embed_forward(mod: nn.Module, x: torch.Tensor, timestep: torch.Tensor, y: to
     """
     h = mod.x_embedder(x).permute(0, 2, 3, 4, 1)
     scale = torch.sqrt(height[0].float() * width[0].float()) / input_sq_size
-    h = h + pos_embed_2d(h, scale)[None, None]
+    h = h + pos_embed_2d(h, scale, mod.t_block[1].in_features)[None, None]
     fps_emb = mod.fps_embedder(fps)
     t = mod.t_embedder(timestep) + fps_emb
     t0 = mod.t_embedder(torch.zeros_like(timestep)) + fps_emb

@@ -16,14 +16,24 @@ LN_EPS = 1e-6
 MASK_BIAS = -1e30  # additive bias for padded text tokens (finite: an all-padding row gives no NaN)
 
 
+def dim_i(x: torch.Tensor, i: int) -> torch.Tensor:
+    """`x.shape[i]` as an int64 0-d tensor that the ONNX trace keeps dynamic (a Python int may be frozen)."""
+    return torch._shape_as_tensor(x)[i]
+
+
 def dim_f(x: torch.Tensor, i: int) -> torch.Tensor:
     """`x.shape[i]` as a float32 0-d tensor that the ONNX trace keeps dynamic."""
-    return torch._shape_as_tensor(x)[i].to(torch.float32)
+    return dim_i(x, i).to(torch.float32)
 
 
-def layer_norm(x: torch.Tensor) -> torch.Tensor:
-    """LayerNorm over the last axis, eps 1e-6, no affine (norm1, norm2, norm_final)."""
-    return F.layer_norm(x, (x.shape[-1],), eps=LN_EPS)
+def positions(x: torch.Tensor, i: int) -> torch.Tensor:
+    """float32 0, 1, …, x.shape[i] − 1 (traced as a dynamic Range)."""
+    return torch.arange(dim_i(x, i), dtype=torch.float32)
+
+
+def layer_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """LayerNorm over the last axis (of static size `dim`), eps 1e-6, no affine (norm1, norm2, norm_final)."""
+    return F.layer_norm(x, (dim,), eps=LN_EPS)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -99,9 +109,8 @@ class RotaryEmbedding(nn.Module):
         self.freqs = nn.Parameter(freqs, requires_grad=False)
 
 
-def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Interleaved RoPE over axis −2 (positions 0..n−1): pair (x_2i, x_2i+1) rotated by p·ω_i."""
-    pos = torch.arange(x.shape[-2], dtype=torch.float32)
+def apply_rope(x: torch.Tensor, freqs: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Interleaved RoPE over axis −2 at positions `pos` [n]: pair (x_2i, x_2i+1) rotated by p·ω_i."""
     ang = pos[:, None] * freqs[None, :]
     cos, sin = torch.cos(ang), torch.sin(ang)
     pairs = x.unflatten(-1, (-1, 2))
@@ -122,9 +131,10 @@ class RMSNorm(nn.Module):
         return self.weight * (x * torch.rsqrt(var + self.eps))
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """softmax(q·s kᵀ + bias)·v on [batch, heads, n, d] tensors, s = 1/sqrt(d)."""
-    scores = (q * (q.shape[-1] ** -0.5)) @ k.transpose(-2, -1)
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q·scale kᵀ + bias)·v on [batch, heads, n, d] tensors (scale = 1/sqrt(d))."""
+    scores = (q * scale) @ k.transpose(-2, -1)
     if bias is not None:
         scores = scores + bias
     return scores.softmax(dim=-1) @ v
@@ -137,18 +147,21 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         head_dim = hidden // num_heads
+        self.scale = head_dim ** -0.5
         self.qkv = nn.Linear(hidden, hidden * 3)
         self.q_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
         self.proj = nn.Linear(hidden, hidden)
 
-    def forward(self, x: torch.Tensor, rope_freqs: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope_freqs: torch.Tensor | None = None,
+                rope_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """x [batch, n, C]; RoPE (temporal blocks) at `rope_pos` [n] (0..n−1) when `rope_freqs` is given."""
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         q, k = self.q_norm(q), self.k_norm(k)
         if rope_freqs is not None:
-            q, k = apply_rope(q, rope_freqs), apply_rope(k, rope_freqs)
-        out = attention(q, k, v)
+            q, k = apply_rope(q, rope_freqs, rope_pos), apply_rope(k, rope_freqs, rope_pos)
+        out = attention(q, k, v, self.scale)
         return self.proj(out.transpose(1, 2).flatten(-2))
 
 
@@ -158,6 +171,7 @@ class CrossAttention(nn.Module):
     def __init__(self, hidden: int, num_heads: int) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.scale = (hidden // num_heads) ** -0.5
         self.q_linear = nn.Linear(hidden, hidden)
         self.kv_linear = nn.Linear(hidden, hidden * 2)
         self.proj = nn.Linear(hidden, hidden)
@@ -166,7 +180,7 @@ class CrossAttention(nn.Module):
         """x [B, N, C], y_emb [B, L, C], y_bias [B, 1, 1, L] (0 for tokens, MASK_BIAS for padding)."""
         q = self.q_linear(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
         kv = self.kv_linear(y_emb).unflatten(-1, (2, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
-        out = attention(q, kv[0], kv[1], y_bias)
+        out = attention(q, kv[0], kv[1], self.scale, y_bias)
         return self.proj(out.transpose(1, 2).flatten(-2))
 
 
@@ -176,23 +190,21 @@ def text_bias(y_mask: torch.Tensor) -> torch.Tensor:
     return torch.where(y_mask != 0, zero, torch.full((), MASK_BIAS))[:, None, None, :]
 
 
-def pos_embed_2d(h: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def pos_embed_2d(h: torch.Tensor, scale: torch.Tensor, C: int) -> torch.Tensor:
     """PositionEmbedding2D [H, W, C] for tokens h [B, T, H, W, C]; first half encodes the column.
 
     base_size = round(sqrt(H·W)); row coord = (i / scale)·(base_size / H), column likewise with W.
     """
-    C = h.shape[-1]
     half = C // 2
     inv_freq = 1.0 / (10000 ** (torch.arange(0, half, 2).float() / half))
     Hf, Wf = dim_f(h, 2), dim_f(h, 3)
     base = torch.round(torch.sqrt(Hf * Wf))
-    gh = torch.arange(h.shape[2], dtype=torch.float32) / scale * (base / Hf)
-    gw = torch.arange(h.shape[3], dtype=torch.float32) / scale * (base / Wf)
+    gh = positions(h, 2) / scale * (base / Hf)
+    gw = positions(h, 3) / scale * (base / Wf)
 
     def sincos(g: torch.Tensor) -> torch.Tensor:
         out = g[:, None] * inv_freq[None, :]
         return torch.cat([torch.sin(out), torch.cos(out)], dim=-1)
 
-    emb_w = sincos(gw)[None, :, :].expand(h.shape[2], -1, -1)
-    emb_h = sincos(gh)[:, None, :].expand(-1, h.shape[3], -1)
-    return torch.cat([emb_w, emb_h], dim=-1)
+    emb_w, emb_h = sincos(gw)[None, :, :], sincos(gh)[:, None, :]
+    return torch.cat([emb_w + torch.zeros_like(emb_h), emb_h + torch.zeros_like(emb_w)], dim=-1)

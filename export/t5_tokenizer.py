@@ -1,0 +1,45 @@
+"""Write the bundle's tokenizer.json for the T5 text encoder (Hugging Face tokenizers format).
+
+Accepts a tokenizer.json (copied), a SentencePiece `spiece.model` (converted with transformers'
+T5 tokenizer, which needs no sentencepiece package), or a folder holding one of them.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+class TokenizerError(Exception):
+    """A tokenizer file is missing or unreadable."""
+
+
+def find_tokenizer(path: str | Path) -> Path:
+    """The tokenizer.json or spiece.model at `path` (a file or a folder holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("tokenizer.json", "spiece.model"):
+            if (p / name).is_file():
+                return p / name
+        raise TokenizerError(f"Cannot find a tokenizer: '{p}' has no tokenizer.json or spiece.model")
+    if not p.is_file():
+        raise TokenizerError(f"Cannot find a tokenizer: '{p}' does not exist")
+    return p
+
+
+def write_t5_tokenizer(path: str | Path, out_file: Path, extra_ids: int = 100) -> None:
+    """Write `out_file` (tokenizer.json) from a tokenizer.json or spiece.model found at `path`."""
+    src = find_tokenizer(path)
+    if src.suffix == ".json":
+        from tokenizers import Tokenizer
+        try:
+            Tokenizer.from_file(str(src))
+        except Exception as e:  # noqa: BLE001 (tokenizers raises plain Exception)
+            raise TokenizerError(f"Cannot read tokenizer: '{src}' is not a tokenizers JSON file ({e})") from e
+        shutil.copyfile(src, out_file)
+        return
+    from transformers import T5TokenizerFast
+    try:
+        tok = T5TokenizerFast(vocab_file=str(src), extra_ids=extra_ids)
+    except Exception as e:  # noqa: BLE001
+        raise TokenizerError(f"Cannot convert tokenizer: '{src}' is not a SentencePiece model ({e})") from e
+    tok.backend_tokenizer.save(str(out_file))
