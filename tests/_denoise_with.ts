@@ -1,0 +1,107 @@
+/**
+ * Run the denoise loop of a bundle with a chosen sampler, token ops and memory scheduler on the local
+ * executor (test and bench helper): returns the latent, the events and the plan.
+ *
+ * @module
+ */
+import { type Bundle, loadBundle } from "../runtime/bundle.ts";
+import { denoise } from "../runtime/denoise.ts";
+import { local } from "../runtime/executor_local.ts";
+import { openStage } from "../runtime/stage.ts";
+import type {
+  Executor,
+  MemoryScheduler,
+  Plan,
+  RunEvent,
+  Sampler,
+  Tensor,
+  TokenOp,
+} from "../runtime/types.ts";
+
+/** What {@link denoiseWith} needs besides the bundle. */
+export interface DenoiseWithOptions {
+  sampler: Sampler;
+  tokenOps?: readonly TokenOp[];
+  scheduler: MemoryScheduler;
+  budgetBytes?: number | null;
+  /** Working memory of one block inference (per block name or one figure), as the planner sees it. */
+  workBytes?: number | Readonly<Record<string, number>>;
+  noise: Tensor<"float32">;
+  y: Tensor<"float32">;
+  yMask: Tensor;
+  yNull: Tensor<"float32">;
+  timesteps: readonly number[];
+  cfgScale?: number;
+  fps: number;
+  height: number;
+  width: number;
+  /** An executor to reuse; by default a fresh local one (1 thread per lane) that is closed at the end. */
+  executor?: Executor;
+  threads?: number;
+  onEvent?: (e: RunEvent) => void;
+}
+
+/** The result of {@link denoiseWith}. */
+export interface DenoiseWithResult {
+  latent: Tensor<"float32">;
+  calls: number;
+  plan: Plan;
+  events: RunEvent[];
+}
+
+/**
+ * Denoise on `bundle` (a folder or a loaded bundle) with the given plugins.
+ *
+ * @example
+ * ```ts ignore
+ * const { latent, plan } = await denoiseWith("models/default", { sampler, scheduler, noise, y, yMask, yNull,
+ *   timesteps, fps: 24, height: 64, width: 64 });
+ * ```
+ */
+export async function denoiseWith(
+  bundle: string | Bundle,
+  o: DenoiseWithOptions,
+): Promise<DenoiseWithResult> {
+  const b = typeof bundle === "string" ? await loadBundle(bundle) : bundle;
+  const events: RunEvent[] = [];
+  const emit = (e: RunEvent) => {
+    events.push(e);
+    o.onEvent?.(e);
+  };
+  const executor = o.executor ?? local.create(local.options.parse({ threads: o.threads ?? 1 }));
+  try {
+    const runner = await openStage({
+      bundle: b,
+      stage: "denoiser",
+      executor,
+      scheduler: o.scheduler,
+      budget: { bytes: o.budgetBytes ?? null },
+      passes: o.timesteps.length,
+      workBytes: o.workBytes,
+      emit,
+    });
+    try {
+      const { latent, calls } = await denoise({
+        bundle: b,
+        runner,
+        sampler: o.sampler,
+        tokenOps: o.tokenOps ?? [],
+        noise: o.noise,
+        y: o.y,
+        yMask: o.yMask,
+        yNull: o.yNull,
+        cfgScale: o.cfgScale ?? 7,
+        timesteps: o.timesteps,
+        fps: o.fps,
+        height: o.height,
+        width: o.width,
+        emit,
+      });
+      return { latent, calls, plan: runner.plan, events };
+    } finally {
+      await runner.close();
+    }
+  } finally {
+    if (!o.executor) await executor.close();
+  }
+}
