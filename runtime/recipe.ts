@@ -10,7 +10,13 @@ import { isAbsolute, resolve } from "node:path";
 import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { RecipeError } from "./errors.ts";
-import { type BudgetSpec, type FORMATS, parseBudget, type PluginSpec, RecipeSchema } from "./recipe_schema.ts";
+import {
+  type BudgetSpec,
+  type FORMATS,
+  parseBudget,
+  type PluginSpec,
+  RecipeSchema,
+} from "./recipe_schema.ts";
 
 export { type BudgetSpec, parseBudget, type PluginSpec } from "./recipe_schema.ts";
 
@@ -22,6 +28,8 @@ export interface Recipe {
   baseDir: string;
   /** Absolute bundle folder. */
   bundle: string;
+  /** A random bundle to build (preset) and use (absolute dir) when `bundle` has no bundle.json. */
+  bundleFallback: { random: string; dir: string } | null;
   prompts: string[];
   seed: number;
   height: number | null;
@@ -30,6 +38,7 @@ export interface Recipe {
   fps: number | null;
   steps: number;
   cfg: number;
+  schedule: { discrete: boolean; shift: boolean };
   sampler: PluginSpec;
   tokenOps: PluginSpec[];
   /** The scheduler plugin spec (without `budget`). */
@@ -155,6 +164,9 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     file,
     baseDir,
     bundle: isAbsolute(r.bundle) ? r.bundle : resolve(baseDir, r.bundle),
+    bundleFallback: r.bundle_fallback
+      ? { random: r.bundle_fallback.random, dir: resolve(baseDir, r.bundle_fallback.dir) }
+      : null,
     prompts: r.prompts ?? [r.prompt!],
     seed: r.seed,
     height: r.height ?? null,
@@ -163,6 +175,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     fps: r.fps ?? null,
     steps: r.steps,
     cfg: r.cfg,
+    schedule: r.schedule,
     sampler: r.sampler,
     tokenOps: r.token_ops,
     scheduler,

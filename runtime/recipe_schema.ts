@@ -77,6 +77,11 @@ export const FORMATS = ["mp4", "gif", "png"] as const;
 /** The recipe as written (before paths are resolved). Keys match the YAML file. */
 export const RecipeSchema = z.strictObject({
   bundle: z.string().min(1),
+  /** Used only when `bundle` holds no bundle.json: a random-weight bundle the exporter builds once, cached. */
+  bundle_fallback: z.strictObject({
+    random: z.string().regex(/^[\w-]+$/, "an exporter preset name such as 'tiny'"),
+    dir: z.string().min(1),
+  }).optional(),
   prompt: z.string().min(1).optional(),
   prompts: z.array(z.string().min(1)).min(1).optional(),
   seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(42),
@@ -86,6 +91,9 @@ export const RecipeSchema = z.strictObject({
   fps: z.number().positive().optional(),
   steps: z.number().int().positive().default(30),
   cfg: z.number().nonnegative().default(7),
+  /** The timestep schedule: integer base grid (On-device-Sora) and the resolution/length shift (v1.2). */
+  schedule: z.strictObject({ discrete: z.boolean().default(false), shift: z.boolean().default(true) })
+    .default({ discrete: false, shift: true }),
   sampler: PluginSpecSchema.default({ name: "euler" }),
   token_ops: z.array(PluginSpecSchema).default([]),
   scheduler: SchedulerSpecSchema.default({ name: "resident" }),

@@ -13,6 +13,7 @@ frames: 16
 fps: 8
 steps: 12
 cfg: 5.5
+schedule: { discrete: true }
 sampler:
   name: lpl
   leap_at: 6
@@ -44,6 +45,7 @@ Deno.test("parseRecipe() reads every key, resolves paths against the recipe file
   assert.equal(r.bundle, resolve("models/default"));
   assert.deepEqual(r.prompts, ["a red circle moving left"]);
   assert.deepEqual([r.seed, r.height, r.width, r.frames, r.fps, r.steps, r.cfg], [7, 64, 64, 16, 8, 12, 5.5]);
+  assert.deepEqual(r.schedule, { discrete: true, shift: true });
   assert.deepEqual(r.sampler, { name: "lpl", leap_at: 6 });
   assert.deepEqual(r.tokenOps, [{ name: "tdtm", merge_steps: 4 }]);
   assert.deepEqual(r.scheduler, { name: "ci-dl" });
@@ -51,8 +53,8 @@ Deno.test("parseRecipe() reads every key, resolves paths against the recipe file
   assert.deepEqual(r.executor, { name: "local", lanes: 2, threads: 1 });
   assert.deepEqual(r.output, { dir: resolve("out"), name: "clip", formats: ["mp4", "gif", "png"] });
   assert.equal(r.baseDir, resolve("recipes"));
-  assert.equal(r.locate(["sampler", "leap_at"]), "line 13");
-  assert.equal(r.locate(["scheduler", "budget"]), "line 19");
+  assert.equal(r.locate(["sampler", "leap_at"]), "line 14");
+  assert.equal(r.locate(["scheduler", "budget"]), "line 20");
 });
 
 Deno.test("parseRecipe() fills defaults (frame size and fps left to the bundle)", () => {
@@ -96,8 +98,8 @@ Deno.test("parseRecipe() applies overrides before validation and names them in e
 
 Deno.test("parseRecipe() rejects unknown keys with file, key path and line", () => {
   const e = recipeError(() => parseRecipe(GOOD.replace("  formats:", "  formts:"), { file: "r.yaml" }));
-  assert.equal(e.message, "Cannot read recipe 'r.yaml': line 24, key 'output.formts': unknown key 'formts'");
-  assert.deepEqual([e.file, e.path, e.line], ["r.yaml", "output.formts", 24]);
+  assert.equal(e.message, "Cannot read recipe 'r.yaml': line 25, key 'output.formts': unknown key 'formts'");
+  assert.deepEqual([e.file, e.path, e.line], ["r.yaml", "output.formts", 25]);
   const top = recipeError(() =>
     parseRecipe("bundle: b\nprompt: p\nsamplr:\n  name: euler\n", { file: "r.yaml" })
   );
@@ -110,17 +112,17 @@ Deno.test("parseRecipe() reports wrong types, bad budgets and plugin refs at the
   const budget = recipeError(() => parseRecipe(GOOD.replace("50%", "lots"), { file: "r.yaml" }));
   assert.equal(
     budget.message,
-    "Cannot read recipe 'r.yaml': line 19, key 'scheduler.budget': 'lots' is not a budget " +
+    "Cannot read recipe 'r.yaml': line 20, key 'scheduler.budget': 'lots' is not a budget " +
       "(examples: '3.3GB', '512MiB', '50%', 'none')",
   );
   const both = recipeError(() =>
     parseRecipe(GOOD.replace("  leap_at: 6", "  plugin: ./x.ts"), { file: "r.yaml" })
   );
-  assert.match(both.message, /line 12, key 'sampler': give exactly one of 'name'/);
+  assert.match(both.message, /line 13, key 'sampler': give exactly one of 'name'/);
   const fmt = recipeError(() =>
     parseRecipe(GOOD.replace("[mp4, gif, png]", "[mp4, avi]"), { file: "r.yaml" })
   );
-  assert.match(fmt.message, /line 24, key 'output\.formats\.1': /);
+  assert.match(fmt.message, /line 25, key 'output\.formats\.1': /);
   const none = recipeError(() => parseRecipe("bundle: b\n", { file: "r.yaml" }));
   assert.match(none.message, /key 'prompt': give exactly one of 'prompt' or 'prompts'/);
 });

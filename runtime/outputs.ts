@@ -1,0 +1,141 @@
+/**
+ * A run's output files, all or nothing: a hidden staging folder is created in the output folder before
+ * any model work (so an unwritable path fails fast), every file is written there, and only a finished run
+ * renames them into place. A failed or cancelled run removes the staging folder and leaves nothing.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { removeQuietly } from "./_atomic.ts";
+import { OdsoraError } from "./errors.ts";
+import { framesFromVideo } from "./frames.ts";
+import { writeGif } from "./gif.ts";
+import { writePngFrames } from "./png.ts";
+import type { Tensor } from "./types.ts";
+import { writeMp4 } from "./video.ts";
+
+/** An output folder or file cannot be written. */
+export class OutputError extends OdsoraError {
+  constructor(message: string, readonly path: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The formats a run can write. */
+export type Format = "mp4" | "gif" | "png";
+
+/** A staging folder inside the output folder. */
+export interface Staging {
+  /** The output folder. */
+  readonly dir: string;
+  /** The hidden staging folder (same file system, so commits are renames). */
+  readonly temp: string;
+  /** Names staged so far (relative to both folders). */
+  readonly names: string[];
+  /** Move every staged entry into the output folder, replacing same-named ones; then drop the staging folder. */
+  commit(): Promise<void>;
+  /** Remove the staging folder and everything in it. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Create the output folder (with parents) and a staging folder in it.
+ *
+ * @example
+ * ```ts
+ * import { openStaging } from "./outputs.ts";
+ * const staging = await openStaging(await Deno.makeTempDir());
+ * await staging.discard();
+ * ```
+ */
+export async function openStaging(dir: string): Promise<Staging> {
+  let temp: string;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    temp = await Deno.makeTempDir({ dir, prefix: ".odsora-staging-" });
+  } catch (e) {
+    const why = e instanceof Deno.errors.PermissionDenied ? "permission denied" : (e as Error).message;
+    throw new OutputError(`Cannot write output: folder '${dir}' is not writable (${why})`, dir, { cause: e });
+  }
+  const names: string[] = [];
+  return {
+    dir,
+    temp,
+    names,
+    async commit() {
+      const done: string[] = [];
+      try {
+        for (const name of names) {
+          const target = join(dir, name);
+          const info = await Deno.stat(target).catch(() => null);
+          if (info?.isDirectory) await removeQuietly(target);
+          await Deno.rename(join(temp, name), target);
+          done.push(target);
+        }
+      } catch (e) {
+        for (const target of done) await removeQuietly(target);
+        await removeQuietly(temp);
+        throw new OutputError(
+          `Cannot write output: moving files into '${dir}' failed (${(e as Error).message})`,
+          dir,
+          {
+            cause: e,
+          },
+        );
+      }
+      await removeQuietly(temp);
+    },
+    discard: () => removeQuietly(temp),
+  };
+}
+
+/** The file name stem of sample `index` of `count`: `name`, or `name_0000`, `name_0001`, ... */
+export function sampleStem(name: string, index: number, count: number): string {
+  return count === 1 ? name : `${name}_${String(index).padStart(4, "0")}`;
+}
+
+/**
+ * Stage every sample of a decoded video [n, 3, F, H, W] in each format; returns the final paths per sample
+ * (`mp4` → `stem.mp4`, `gif` → `stem.gif`, `png` → folder `stem_frames/frame_0000.png`, ...).
+ */
+export async function stageVideos(
+  staging: Staging,
+  video: Tensor<"float32">,
+  options: { name: string; formats: readonly Format[]; fps: number },
+): Promise<Record<string, string>[]> {
+  const n = video.dims[0];
+  const result: Record<string, string>[] = [];
+  for (let i = 0; i < n; i++) {
+    const frames = framesFromVideo(video, i);
+    const stem = sampleStem(options.name, i, n);
+    const paths: Record<string, string> = {};
+    for (const format of options.formats) {
+      const name = format === "png" ? `${stem}_frames` : `${stem}.${format}`;
+      const temp = join(staging.temp, name);
+      try {
+        if (format === "mp4") await writeMp4(frames, options.fps, temp);
+        else if (format === "gif") await writeGif(frames, options.fps, temp);
+        else await writePngFrames(frames, temp);
+      } catch (e) {
+        throw new OutputError(
+          `Cannot write output '${name}': ${(e as Error).message}`,
+          join(staging.dir, name),
+          {
+            cause: e,
+          },
+        );
+      }
+      staging.names.push(name);
+      paths[format] = join(staging.dir, name);
+    }
+    result.push(paths);
+  }
+  return result;
+}
+
+/** Stage a JSON document as `name`; returns its final path. */
+export async function stageJson(staging: Staging, name: string, value: unknown): Promise<string> {
+  await Deno.writeTextFile(join(staging.temp, name), JSON.stringify(value, null, 2) + "\n");
+  staging.names.push(name);
+  return join(staging.dir, name);
+}
