@@ -25,6 +25,8 @@ export class RequestError extends Error {
 export interface Backend {
   /** The recipes in `recipes/` with the values the form starts from. */
   recipes(): Promise<unknown[]>;
+  /** The built-in plugins the form offers, by kind, with their option schemas. */
+  plugins(): Promise<Record<string, unknown[]>>;
   /** Checks `request` against its recipe and returns the run's work, writing under `runDir`; throws
    * {@link RequestError} (or {@link PathError}) for a bad request. */
   prepare(request: RunRequest, runDir: string): Promise<RunTask>;
@@ -72,6 +74,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/api/recipes", async (c) => c.json(await options.backend.recipes()));
+  app.get("/api/plugins", async (c) => c.json(await options.backend.plugins()));
 
   app.post(
     "/api/runs",

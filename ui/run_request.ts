@@ -33,8 +33,8 @@ export const RunRequest = z.strictObject({
   scheduler: z.strictObject({
     name: PluginName,
     options: PluginOptions.default({}),
-    /** Memory budget in MiB; null = unlimited. */
-    budgetMiB: z.number().positive().max(1 << 24).nullable().optional(),
+    /** The memory budget in the recipe's syntax ("512MiB", "3.3GB", "50%"); null = unlimited. */
+    budget: z.string().max(32).nullable().optional(),
   }).optional(),
 });
 

@@ -65,12 +65,29 @@ function readOptions(container) {
   return out;
 }
 
-function fillPluginSelect(kind, selected, options) {
+const MODULE = "(module)";
+let baseline = ""; // the form's plugin knobs right after a recipe was applied
+
+function fillPluginSelect(kind, choice) {
   const select = $(kind);
-  select.replaceChildren(...plugins[kind].map((p) => new Option(p.name, p.name)));
-  select.value = selected;
-  const schema = plugins[kind].find((p) => p.name === selected)?.options;
-  renderOptions($(`${kind}-options`), schema, options);
+  const options = plugins[kind].map((p) => new Option(p.name, p.name));
+  if (choice.module) options.unshift(new Option(`module ${choice.module}`, MODULE));
+  select.replaceChildren(...options);
+  select.value = choice.module ? MODULE : choice.name;
+  const schema = plugins[kind].find((p) => p.name === choice.name)?.options;
+  renderOptions($(`${kind}-options`), choice.module ? null : schema, choice.options);
+}
+
+function pluginKnobs() {
+  return {
+    sampler: { name: $("sampler").value, options: readOptions($("sampler-options")) },
+    mergeSteps: $("merge-steps").value === "" ? undefined : Number($("merge-steps").value),
+    scheduler: {
+      name: $("scheduler").value,
+      options: readOptions($("scheduler-options")),
+      budget: $("budget").value.trim() === "" ? null : $("budget").value.trim(),
+    },
+  };
 }
 
 function applyRecipe(name) {
@@ -80,26 +97,29 @@ function applyRecipe(name) {
   $("seed").value = String(recipe.seed);
   $("steps").value = String(recipe.steps);
   $("merge-steps").value = String(recipe.mergeSteps ?? 0);
-  $("budget").value = recipe.scheduler.budgetMiB === null ? "" : String(recipe.scheduler.budgetMiB);
-  fillPluginSelect("sampler", recipe.sampler.name, recipe.sampler.options);
-  fillPluginSelect("scheduler", recipe.scheduler.name, recipe.scheduler.options);
+  $("budget").value = recipe.budget ?? "";
+  fillPluginSelect("sampler", recipe.sampler);
+  fillPluginSelect("scheduler", recipe.scheduler);
+  baseline = JSON.stringify(pluginKnobs());
 }
 
+/** The request: prompt, seed and steps always; plugin knobs only where the user changed the recipe's. */
 function requestBody() {
   const number = (id) => ($(id).value === "" ? undefined : Number($(id).value));
-  return {
+  const body = {
     recipe: $("recipe").value,
     prompt: $("prompt").value,
     seed: number("seed"),
     steps: number("steps"),
-    sampler: { name: $("sampler").value, options: readOptions($("sampler-options")) },
-    mergeSteps: number("merge-steps"),
-    scheduler: {
-      name: $("scheduler").value,
-      options: readOptions($("scheduler-options")),
-      budgetMiB: $("budget").value === "" ? null : Number($("budget").value),
-    },
   };
+  const knobs = pluginKnobs();
+  const base = JSON.parse(baseline || "{}");
+  for (const key of ["sampler", "mergeSteps", "scheduler"]) {
+    if (JSON.stringify(knobs[key]) === JSON.stringify(base[key])) continue;
+    if (knobs[key]?.name === MODULE) continue;
+    body[key] = knobs[key];
+  }
+  return body;
 }
 
 function showResult(run, events, status) {
@@ -198,7 +218,10 @@ async function init() {
   }
   $("recipe").addEventListener("change", () => applyRecipe($("recipe").value));
   for (const kind of ["sampler", "scheduler"]) {
-    $(kind).addEventListener("change", () => fillPluginSelect(kind, $(kind).value, {}));
+    $(kind).addEventListener(
+      "change",
+      () => fillPluginSelect(kind, { name: $(kind).value, module: null, options: {} }),
+    );
   }
   $("form").addEventListener("submit", generate);
   $("cancel").addEventListener("click", cancel);
