@@ -68,6 +68,7 @@ export class LocalExecutor implements Executor {
   readonly kind = "executor" as const;
   #lanes: Lane[] = [];
   #nextId = 1;
+  #nextBlock = 1;
   #loaded = new Map<number, { block: LoadedBlock; session: number; lane: Lane }>();
   #options: LaneSessionOptions & { lanes?: number };
 
@@ -145,7 +146,7 @@ export class LocalExecutor implements Executor {
       `load block '${name}' from '${ref.path}'`,
       name,
     );
-    const block: LoadedBlock = Object.freeze({ ref, id: reply.session! });
+    const block: LoadedBlock = Object.freeze({ ref, id: this.#nextBlock++ });
     this.#loaded.set(block.id, { block, session: reply.session!, lane });
     return block;
   }

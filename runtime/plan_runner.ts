@@ -30,6 +30,25 @@ export interface PlanRunContext {
 
 const settled = (p: Promise<unknown> | undefined) => (p ?? Promise.resolve()).then(() => {}, () => {});
 
+/** Throw a StageError (before any work) if `ops` load an unknown block, or use one that is not loaded. */
+function checkOps(ops: readonly PlanOp[], ctx: PlanRunContext): void {
+  const loaded = new Set(ctx.loaded.keys());
+  const fail = (op: PlanOp, why: string) => {
+    throw new StageError(`Cannot ${op.op} block '${ctx.stage}/${op.block}': ${why}`, ctx.stage);
+  };
+  for (const op of ops) {
+    if (op.op === "load") {
+      if (!ctx.refs.has(op.block)) fail(op, "the stage has no such block");
+      if (loaded.has(op.block)) fail(op, "it is already loaded");
+      loaded.add(op.block);
+    } else if (!loaded.has(op.block)) {
+      fail(op, op.op === "run" ? "the plan never loads it" : "it is not loaded");
+    } else if (op.op === "unload") {
+      loaded.delete(op.block);
+    }
+  }
+}
+
 /**
  * Run `ops` (one plan section) as pass `pass`; resolves when every op finished, rejects with the first
  * failure after all started ops settled.
@@ -41,6 +60,7 @@ const settled = (p: Promise<unknown> | undefined) => (p ?? Promise.resolve()).th
  * ```
  */
 export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: number): Promise<void> {
+  checkOps(ops, ctx);
   const tails = new Map<number, Promise<unknown>>();
   const runs = new Map<string, Promise<unknown>>();
   const all: Promise<unknown>[] = [];
@@ -92,16 +112,7 @@ export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: 
     const tail = settled(tails.get(op.lane));
     let p: Promise<unknown>;
     if (op.op === "load") {
-      const ref = ctx.refs.get(op.block);
-      if (!ref) {
-        throw new StageError(
-          `Cannot load block '${ctx.stage}/${op.block}': the stage has no such block`,
-          ctx.stage,
-        );
-      }
-      if (ctx.loaded.has(op.block)) {
-        throw new StageError(`Cannot load block '${ctx.stage}/${op.block}': it is already loaded`, ctx.stage);
-      }
+      const ref = ctx.refs.get(op.block)!;
       let handle!: LoadedBlock;
       p = tail.then(() => {
         guard();
@@ -109,13 +120,7 @@ export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: 
       }).then(() => handle).catch(fail);
       ctx.loaded.set(op.block, { lane: op.lane, block: p as Promise<LoadedBlock> });
     } else if (op.op === "run") {
-      const entry = ctx.loaded.get(op.block);
-      if (!entry) {
-        throw new StageError(
-          `Cannot run block '${ctx.stage}/${op.block}': the plan never loads it`,
-          ctx.stage,
-        );
-      }
+      const entry = ctx.loaded.get(op.block)!;
       const before = prevRun;
       p = Promise.all([tail, settled(before)]).then(async () => {
         guard();
@@ -127,10 +132,7 @@ export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: 
       prevRun = p;
       runs.set(op.block, p);
     } else {
-      const entry = ctx.loaded.get(op.block);
-      if (!entry) {
-        throw new StageError(`Cannot unload block '${ctx.stage}/${op.block}': it is not loaded`, ctx.stage);
-      }
+      const entry = ctx.loaded.get(op.block)!;
       ctx.loaded.delete(op.block);
       p = Promise.all([tail, settled(runs.get(op.block)), settled(entry.block)]).then(async () => {
         const block = await entry.block.catch(() => null);

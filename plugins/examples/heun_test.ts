@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { fromArray, tensor } from "../../runtime/tensor.ts";
+import type { ModelFn } from "../../runtime/types.ts";
+import { plugin, sampleHeun } from "./heun.ts";
+
+const linear = (c: number, log: number[]): ModelFn => (x, t) => {
+  log.push(t);
+  return Promise.resolve(tensor("float32", x.dims, x.data.map((v) => c * v)));
+};
+
+Deno.test("heun integrates v = c·x with the second-order factor 1 + c·dt + (c·dt)²/2 per step", async () => {
+  const ts = [1000, 750, 500, 250];
+  const c = -1.2;
+  const log: number[] = [];
+  const steps: number[] = [];
+  const out = await sampleHeun(linear(c, log), fromArray([1], [2]), {
+    timesteps: ts,
+    onStep: (s) => steps.push(s.calls),
+    onDecision: () => {},
+  }, { finalEuler: false });
+  const factor = ts.map(() => 0.25 * c).reduce((p, h) => p * (1 + h + (h * h) / 2), 1);
+  assert.ok(Math.abs(out.data[0] - 2 * factor) < 1e-5);
+  assert.deepEqual(log, [1000, 750, 750, 500, 500, 250, 250, 0]);
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+Deno.test("heun plugin defaults to a final Euler step (2K − 1 calls) and validates its options", async () => {
+  const log: number[] = [];
+  const sampler = plugin.create(plugin.options.parse({}));
+  await sampler.sample(linear(-1, log), fromArray([1], [1]), {
+    timesteps: [1000, 500],
+    onStep() {},
+    onDecision() {},
+  });
+  assert.deepEqual(log, [1000, 500, 500]);
+  assert.equal(plugin.options.safeParse({ finalEuler: 1 }).success, false);
+  assert.equal(plugin.options.safeParse({ other: true }).success, false);
+});

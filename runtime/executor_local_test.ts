@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadBundle, stageOf } from "./bundle.ts";
+import { ExecutorError } from "./errors.ts";
+import { local } from "./executor_local.ts";
+import { readSafetensors } from "./safetensors.ts";
+import { relL2 } from "./tensor.ts";
+import type { BlockRef, TensorMap } from "./types.ts";
+import { toyDenoiserBundle } from "../tests/_bundles.ts";
+
+async function toy() {
+  const dir = await toyDenoiserBundle();
+  const bundle = await loadBundle(dir);
+  const expected = await readSafetensors(join(dir, "expected.safetensors"));
+  const env: TensorMap = {};
+  for (const [k, v] of Object.entries(expected)) {
+    if (k.startsWith("call0.") && k !== "call0.out") env[k.slice(6)] = v;
+  }
+  const refs: BlockRef[] = stageOf(bundle, "denoiser").blocks.map((b, i) => ({
+    stage: "denoiser",
+    name: b.name,
+    path: join(dir, b.file),
+    bytes: b.bytes,
+    lane: i % 2,
+  }));
+  return { bundle, expected, env, refs };
+}
+
+Deno.test("local executor runs a real 4-block chain on two lanes and matches torch", async () => {
+  const { bundle, expected, env, refs } = await toy();
+  const exec = local.create({ threads: 1, arena: false, trim: true });
+  await exec.start(2);
+  try {
+    const loaded = await Promise.all(refs.map((r) => exec.load(r)));
+    const mem = await exec.memory();
+    assert.equal(mem.residentBytes, refs.reduce((s, r) => s + r.bytes, 0));
+    assert.ok(mem.rssBytes > 0 && mem.availableBytes > 0);
+    const blocks = stageOf(bundle, "denoiser").blocks;
+    const state = { ...env };
+    for (const [i, block] of blocks.entries()) {
+      const feeds = Object.fromEntries(block.inputs.map((io) => [io.name, state[io.name]]));
+      const out = await exec.run(loaded[i], feeds);
+      for (const io of block.outputs) state[io.name] = out[io.onnx_name ?? io.name];
+    }
+    assert.deepEqual(state.out.dims, expected["call0.out"].dims);
+    assert.ok(relL2(state.out, expected["call0.out"]) < 1e-6);
+    // the inputs were copied out, never detached
+    assert.equal(env.x.data.length, expected["call0.x"].data.length);
+    for (const b of loaded) await exec.unload(b);
+    assert.equal((await exec.memory()).residentBytes, 0);
+  } finally {
+    await exec.close();
+  }
+});
+
+Deno.test("local executor turns a truncated ONNX file into an ExecutorError and keeps the lane usable", async () => {
+  const { refs, env } = await toy();
+  const dir = await Deno.makeTempDir();
+  const exec = local.create({ threads: 1, arena: false, trim: false });
+  try {
+    const bytes = await Deno.readFile(refs[0].path);
+    const broken = join(dir, "embed.onnx");
+    await Deno.writeFile(broken, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await exec.start(1);
+    await assert.rejects(
+      exec.load({ ...refs[0], path: broken, lane: 0 }),
+      (e) =>
+        e instanceof ExecutorError && e.backend === "local" && e.block === "denoiser/embed" &&
+        e.message.startsWith(`Cannot load block 'denoiser/embed' from '${broken}'`),
+    );
+    const good = await exec.load({ ...refs[0], lane: 0 });
+    await assert.rejects(
+      exec.run(good, { x: env.x }),
+      (e) => e instanceof ExecutorError && /Cannot run block 'denoiser\/embed'/.test(e.message),
+    );
+    const out = await exec.run(good, env);
+    assert.deepEqual(out.h.dims, [4, 3, 3, 3, 16]);
+  } finally {
+    await exec.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("local executor refuses work before start() and for unloaded blocks", async () => {
+  const { refs } = await toy();
+  const exec = local.create({ threads: 1, arena: false, trim: false });
+  await assert.rejects(exec.load(refs[0]), /not started/);
+  await exec.start(1);
+  const b = await exec.load({ ...refs[0], lane: 0 });
+  await exec.unload(b);
+  await assert.rejects(exec.run(b, {}), /Cannot run block 'denoiser\/embed': it is not loaded/);
+  await exec.close();
+});

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { BudgetError, PluginError, StageError } from "./errors.ts";
+import { local } from "./executor_local.ts";
+import { openStage } from "./stage.ts";
+import { relL2 } from "./tensor.ts";
+import type { Executor, MemoryScheduler, RunEvent } from "./types.ts";
+import { resident, sequential } from "../schedulers/mod.ts";
+import { loadToy } from "../tests/_toy.ts";
+
+const newExecutor = () => local.create({ threads: 1, arena: false, trim: true });
+
+Deno.test("openStage() runs resident and sequential plans to bit-equal outputs that match torch", async () => {
+  const { bundle, expected, call0 } = await loadToy();
+  const exec = newExecutor();
+  const outs: Float32Array[] = [];
+  try {
+    for (const def of [resident, sequential]) {
+      const events: RunEvent[] = [];
+      const runner = await openStage({
+        bundle,
+        stage: "denoiser",
+        executor: exec,
+        scheduler: def.create({}),
+        budget: { bytes: null },
+        passes: 2,
+        emit: (e) => events.push(e),
+      });
+      for (const pass of [0, 1]) {
+        const env = await runner.run(call0, pass);
+        assert.ok(relL2(env.out, expected["call0.out"]) < 1e-6);
+        outs.push(env.out.data as Float32Array);
+      }
+      await runner.close();
+      const blocks = events.filter((e): e is Extract<RunEvent, { type: "block" }> => e.type === "block");
+      const count = (op: string) => blocks.filter((e) => e.op === op).length;
+      assert.equal(count("run"), 8);
+      assert.equal(count("load"), def === resident ? 4 : 8);
+      assert.equal(count("unload"), count("load"));
+      assert.deepEqual(blocks.filter((e) => e.op === "run" && e.pass === 1).map((e) => e.index), [
+        0,
+        1,
+        2,
+        3,
+      ]);
+      assert.ok(events.some((e) => e.type === "memory" && e.rssBytes > 0));
+      assert.equal((await exec.memory()).residentBytes, 0);
+    }
+    for (const o of outs.slice(1)) assert.deepEqual(o, outs[0]);
+  } finally {
+    await exec.close();
+  }
+});
+
+Deno.test("openStage() throws BudgetError before starting any lane", async () => {
+  const { bundle } = await loadToy();
+  let started = false;
+  const exec: Executor = { ...newExecutor(), start: () => Promise.resolve(void (started = true)) };
+  await assert.rejects(
+    openStage({
+      bundle,
+      stage: "denoiser",
+      executor: exec,
+      scheduler: sequential.create({}),
+      budget: { bytes: 1000 },
+      passes: 1,
+      emit: () => {},
+    }),
+    (e) =>
+      e instanceof BudgetError &&
+      /Cannot plan stage 'denoiser' with scheduler 'sequential': block 'embed'/.test(e.message),
+  );
+  assert.equal(started, false);
+});
+
+Deno.test("openStage() rejects a plan that skips or reorders blocks, naming the scheduler", async () => {
+  const { bundle } = await loadToy();
+  const inner = resident.create({});
+  const bad: MemoryScheduler = {
+    name: "backwards",
+    kind: "scheduler",
+    plan: (s, b) => {
+      const p = inner.plan(s, b);
+      return { ...p, pass: [...p.pass].reverse() };
+    },
+  };
+  await assert.rejects(
+    openStage({
+      bundle,
+      stage: "denoiser",
+      executor: newExecutor(),
+      scheduler: bad,
+      budget: { bytes: null },
+      passes: 1,
+      emit: () => {},
+    }),
+    (e) => e instanceof PluginError && e.plugin === "backwards" && e.hook === "plan",
+  );
+});
+
+Deno.test("StageRunner.run() names a missing input, then refuses further passes; close() unloads", async () => {
+  const { bundle, call0 } = await loadToy();
+  const exec = newExecutor();
+  try {
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor: exec,
+      scheduler: resident.create({}),
+      budget: { bytes: null },
+      passes: 2,
+      emit: () => {},
+    });
+    const { merge_t: _drop, ...partial } = call0;
+    await assert.rejects(
+      runner.run(partial, 0),
+      (e) =>
+        e instanceof StageError &&
+        /Cannot run block 'denoiser\/layer_00': input 'merge_t' is not in the environment/.test(e.message),
+    );
+    await assert.rejects(runner.run(call0, 1), /an earlier pass failed/);
+    await runner.close();
+    assert.equal((await exec.memory()).residentBytes, 0);
+    await assert.rejects(runner.run(call0, 2), /its runner is closed/);
+  } finally {
+    await exec.close();
+  }
+});

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { fromArray, tensor } from "../runtime/tensor.ts";
+import type { ModelFn, SampleContext } from "../runtime/types.ts";
+import { euler, eulerDt, sampleEuler } from "./euler.ts";
+import { rflowTimesteps } from "./timesteps.ts";
+
+function context(timesteps: number[], steps: { step: number; t: number; calls: number }[]): SampleContext {
+  return { timesteps, onStep: (s) => steps.push(s), onDecision: () => {} };
+}
+
+Deno.test("euler integrates v = c·x to the product of (1 + c·dt_i), one step event per call", async () => {
+  const ts = rflowTimesteps({ steps: 30, height: 240, width: 426, frames: 51 });
+  const c = -0.8;
+  const model: ModelFn = (x) => Promise.resolve(tensor("float32", x.dims, x.data.map((v) => c * v)));
+  const steps: { step: number; t: number; calls: number }[] = [];
+  const x0 = fromArray([1, 3], [1, -2, 0.5]);
+  const out = await euler.create({}).sample(model, x0, context(ts, steps));
+  const factor = ts.reduce((p, _t, i) => p * (1 + c * eulerDt(ts, i)), 1);
+  [...out.data].forEach((v, i) => assert.ok(Math.abs(v - x0.data[i] * factor) < 1e-5 * Math.abs(x0.data[i])));
+  assert.deepEqual(steps.map((s) => s.calls), ts.map((_t, i) => i + 1));
+  assert.deepEqual(steps.map((s) => s.t), ts);
+});
+
+Deno.test("euler follows a straight rectified flow exactly to its data point", async () => {
+  // x_τ = (1 − τ)·x0 + τ·ε has velocity v = x0 − ε = (x0 − x)/τ: every Euler step stays on the line.
+  const x0 = [0.25, -1.5];
+  const model: ModelFn = (x, t) =>
+    Promise.resolve(tensor("float32", x.dims, x.data.map((v, i) => (x0[i] - v) / (t / 1000))));
+  const ts = rflowTimesteps({ steps: 10, height: 256, width: 256, frames: 51 });
+  const out = await sampleEuler(model, fromArray([2], [2, 3]), context(ts, []));
+  [...out.data].forEach((v, i) => assert.ok(Math.abs(v - x0[i]) < 1e-5));
+});
+
+Deno.test("eulerDt() uses t_{K-1}/1000 for the last step so the dts sum to t_0/1000", () => {
+  const ts = [1000, 600, 200];
+  assert.deepEqual(ts.map((_t, i) => eulerDt(ts, i)), [0.4, 0.4, 0.2].map(Math.fround));
+});
+
+Deno.test("euler stops between calls when its signal is aborted", async () => {
+  const ctrl = new AbortController();
+  let calls = 0;
+  const model: ModelFn = (x) => {
+    if (++calls === 2) ctrl.abort(new Error("stop"));
+    return Promise.resolve(x);
+  };
+  await assert.rejects(
+    sampleEuler(model, fromArray([1], [1]), { ...context([1000, 500, 100], []), signal: ctrl.signal }),
+    /stop/,
+  );
+  assert.equal(calls, 2);
+});
