@@ -21,6 +21,7 @@ import { encodeText } from "./text_stage.ts";
 import type { Budget, Emit, PluginKind, PluginKinds, StageName, Tensor } from "./types.ts";
 import { decodeVideo } from "./vae_stage.ts";
 import { planVideo } from "./video_size.ts";
+import { withPreview } from "./preview.ts";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -143,7 +144,10 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
       denoised = await denoise({
         bundle,
         runner,
-        sampler,
+        // previews of the predicted clean latent when the bundle has a latent → RGB map
+        sampler: bundle.preview
+          ? withPreview(sampler, bundle.preview, emit, { scale: stageOf(bundle, "vae").spatial_factor })
+          : sampler,
         tokenOps,
         noise: gaussianNoise(size.latentDims, recipe.seed),
         y: text.y,

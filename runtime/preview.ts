@@ -1,12 +1,14 @@
 /**
  * Cheap previews during denoising: the bundle's linear latent → RGB map (`bundle.json` "preview", fitted
- * by least squares at export time) applied to one latent frame, upscaled bilinearly to the video's pixel
- * size, as a `preview` run event with PNG bytes.
+ * by least squares at export time) applied to one latent frame of the predicted clean latent
+ * x̂₀ = x + v·t/1000 (where a leap from this step would land), upscaled bilinearly to the video's pixel
+ * size, as a `preview` run event with PNG bytes. An observer: it only reads the model's inputs and outputs.
  *
  * @module
  */
 import { encodePng } from "./png.ts";
-import type { RunEvent, Tensor } from "./types.ts";
+import { addScaled } from "./tensor.ts";
+import type { Emit, ModelFn, RunEvent, Sampler, Tensor } from "./types.ts";
 
 /** The bundle's projection: `weight[c]` is the [r, g, b] contribution of latent channel c; RGB in [−1, 1]. */
 export interface PreviewProjection {
@@ -118,4 +120,37 @@ export function previewEvent(
 ): Extract<RunEvent, { type: "preview" }> {
   const { width, height, rgb } = projectLatentFrame(latent, projection, options);
   return { type: "preview", step, width, height, png: encodePng(rgb, width, height) };
+}
+
+/**
+ * `sampler` unchanged, except that after every `every`-th model call it emits a {@link previewEvent} of the
+ * predicted clean latent x + v·t/1000 (middle latent frame unless `frame` is given).
+ *
+ * @example
+ * ```ts ignore
+ * const observed = withPreview(sampler, bundle.preview, emit, { scale: bundle.vae.spatial_factor });
+ * ```
+ */
+export function withPreview(
+  sampler: Sampler,
+  projection: PreviewProjection,
+  emit: Emit,
+  options: ProjectOptions & { every?: number } = {},
+): Sampler {
+  const every = options.every ?? 1;
+  return {
+    name: sampler.name,
+    kind: "sampler",
+    sample(model, x, ctx) {
+      const observed: ModelFn = async (xt, t, step) => {
+        const v = await model(xt, t, step);
+        if (step % every === 0) {
+          const frame = options.frame ?? (xt.dims.length === 5 ? Math.floor(xt.dims[2] / 2) : 0);
+          emit(previewEvent(addScaled(xt, v, t / 1000), projection, step, { ...options, frame }));
+        }
+        return v;
+      };
+      return sampler.sample(observed, x, ctx);
+    },
+  };
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeToRgb } from "./ffmpeg.ts";
-import { previewEvent, projectLatentFrame } from "./preview.ts";
-import type { Tensor } from "./types.ts";
+import { previewEvent, projectLatentFrame, withPreview } from "./preview.ts";
+import type { RunEvent, Tensor } from "./types.ts";
 
 const latent = (dims: number[], values: number[]): Tensor<"float32"> => ({
   dtype: "float32",
@@ -67,4 +67,29 @@ Deno.test("projectLatentFrame() refuses a projection of the wrong shape and a mi
     () => projectLatentFrame(x, { weight: [[1, 1, 1], [1, 1, 1]], bias: [0, 0, 0] }, { frame: 1 }),
     { name: "RangeError", message: "Cannot preview latent: frame '1' is not in [0, 1)" },
   );
+});
+
+Deno.test("withPreview() emits the predicted clean latent of every `every`-th call and keeps the result", async () => {
+  const { euler } = await import("../samplers/euler.ts");
+  const { addScaled } = await import("./tensor.ts");
+  const sampler = euler.create(euler.options.parse({}));
+  // a constant velocity: every step predicts the same clean latent x0 + V·t0/1000
+  const x0 = latent([1, 2, 3, 2, 2], Array.from({ length: 24 }, (_, i) => Math.cos(i)));
+  const V = latent([1, 2, 3, 2, 2], Array.from({ length: 24 }, (_, i) => 0.3 * Math.sin(i * 2.1)));
+  const model = (_x: Tensor<"float32">) => Promise.resolve(V);
+  const timesteps = [1000, 800, 600, 400, 200];
+  const ctx = { timesteps, onStep() {}, onDecision() {} };
+  const projection = { weight: [[0.7, 0.1, 0], [0, 0.4, 0.9]], bias: [0, 0, 0.05] };
+  const events: RunEvent[] = [];
+  const observed = withPreview(sampler, projection, (e) => events.push(e), { every: 2, scale: 2 });
+  const out = await observed.sample(model, x0, ctx);
+  assert.deepEqual([...out.data], [...(await sampler.sample(model, x0, ctx)).data]);
+  assert.equal(observed.name, "euler");
+  const previews = events.filter((e) => e.type === "preview");
+  assert.deepEqual(previews.map((e) => e.step), [0, 2, 4]);
+  const expected = previewEvent(addScaled(x0, V, 1), projection, 0, { scale: 2, frame: 1 });
+  for (const p of previews) {
+    assert.deepEqual([p.width, p.height], [4, 4]);
+    assert.deepEqual([...p.png], [...expected.png]);
+  }
 });
