@@ -65,7 +65,8 @@ def opensora_builder(stdit: str, vae: str, t5: str, tokenizer: str | None, int8_
 
     def build(tmp: Path) -> dict:
         from export.text_export import export_text
-        from export.vae_export import export_vae
+        from export.preview_fit import fit_preview
+        from export.vae_export import export_vae, load_vae
         write_t5_tokenizer(tok_src, tmp / "tokenizer.json")
         null = write_null_caption(stdit_src, tmp)
         text = export_text(text_cfg, t5_src, tmp, int8=int8_text)
@@ -74,6 +75,7 @@ def opensora_builder(stdit: str, vae: str, t5: str, tokenizer: str | None, int8_
         out = {"text": complete_text_stage(text, tokenizer="tokenizer.json", null_caption=null),
                "denoiser": export_denoiser(cfg, stdit_src, tmp, log=log),
                "vae": export_vae(vae_config("v1.2"), vae_src, tmp),
+               "preview": fit_preview(load_vae(vae_config("v1.2"), vae_src)),
                "null_caption": null,
                "quantization": {"text": "int8-weight"} if int8_text else None}
         return out
@@ -119,8 +121,10 @@ def random_builder(name: str, stages: list[str], seed: int, tokenizer: str | Non
         if "denoiser" in stages:
             out["denoiser"] = export_denoiser(cfg, src, tmp, log=log)
         if "vae" in stages:
-            from export.vae_export import export_vae, random_vae_source
+            from export.preview_fit import fit_preview
+            from export.vae_export import export_vae, load_vae, random_vae_source
             out["vae"] = export_vae(vae_cfg, random_vae_source(vae_cfg, seed), tmp)
+            out["preview"] = fit_preview(load_vae(vae_cfg, random_vae_source(vae_cfg, seed)))
         return out
 
     return build
