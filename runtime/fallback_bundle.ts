@@ -2,7 +2,8 @@
  * The recipe's `bundle_fallback`: when the named bundle folder has no bundle.json (e.g. the trained default
  * model is not shipped yet), build a random-weight bundle once with the exporter
  * (`scripts/py -m export random --config PRESET --tokenizer <the default model's word tokenizer>`) into
- * the fallback folder, and use it — with a warning, since its videos are noise.
+ * the fallback folder, and use it — with a warning, since its videos are noise. Without a fallback, a
+ * recipe's `bundle_build` command is what the missing-bundle error tells the user to run.
  *
  * @module
  */
@@ -42,7 +43,16 @@ const WORD_TOKENIZER = "import sys; from pathlib import Path; " +
  */
 export async function resolveBundleDir(recipe: Recipe, warn: (message: string) => void): Promise<string> {
   const fallback = recipe.bundleFallback;
-  if (!fallback || existsSync(join(recipe.bundle, "bundle.json"))) return recipe.bundle;
+  if (existsSync(join(recipe.bundle, "bundle.json"))) return recipe.bundle;
+  if (!fallback && recipe.bundleBuild) {
+    throw new BundleError(
+      `Cannot load bundle: '${
+        join(recipe.bundle, "bundle.json")
+      }' does not exist; build it with \`${recipe.bundleBuild}\``,
+      recipe.bundle,
+    );
+  }
+  if (!fallback) return recipe.bundle;
   const shown = relative(Deno.cwd(), fallback.dir) || ".";
   const missing = `'${relative(Deno.cwd(), join(recipe.bundle, "bundle.json"))}' is missing`;
   if (existsSync(join(fallback.dir, "bundle.json"))) {

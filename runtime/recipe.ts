@@ -30,6 +30,8 @@ export interface Recipe {
   bundle: string;
   /** A random bundle to build (preset) and use (absolute dir) when `bundle` has no bundle.json. */
   bundleFallback: { random: string; dir: string } | null;
+  /** How to build the bundle (for the missing-bundle message), or null. */
+  bundleBuild: string | null;
   prompts: string[];
   seed: number;
   height: number | null;
@@ -167,6 +169,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     bundleFallback: r.bundle_fallback
       ? { random: r.bundle_fallback.random, dir: resolve(baseDir, r.bundle_fallback.dir) }
       : null,
+    bundleBuild: r.bundle_build ?? null,
     prompts: r.prompts ?? [r.prompt!],
     seed: r.seed,
     height: r.height ?? null,

@@ -82,6 +82,8 @@ export const RecipeSchema = z.strictObject({
     random: z.string().regex(/^[\w-]+$/, "an exporter preset name such as 'tiny'"),
     dir: z.string().min(1),
   }).optional(),
+  /** How to build the bundle (shown when it is missing), e.g. an exporter command line. */
+  bundle_build: z.string().min(1).optional(),
   prompt: z.string().min(1).optional(),
   prompts: z.array(z.string().min(1)).min(1).optional(),
   seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(42),
