@@ -82,7 +82,8 @@ def _prefixes(cfg: Mapping, source: WeightSource) -> str:
 def load_vae(cfg: Mapping, source: WeightSource) -> VideoAutoencoderPipeline:
     """Build the VAE of `cfg` and strictly load every key (missing, unknown and mis-shaped keys are errors).
 
-    `source` is a pipeline checkpoint, or (for a one-part config) that part's own state dict.
+    `source` is a pipeline checkpoint, or (for a one-part config) that part's own state dict. The buffers
+    `scale`/`shift` may be absent from a pipeline checkpoint; the config's values are kept then.
     """
     pipe = VideoAutoencoderPipeline(cfg).eval()
     prefix = _prefixes(cfg, source)
@@ -91,7 +92,8 @@ def load_vae(cfg: Mapping, source: WeightSource) -> VideoAutoencoderPipeline:
         source.load_into(part)
         source.check_no_unknown(part.state_dict().keys())
     else:
-        source.load_into(pipe)
+        # scale/shift: spec §9 leaves open whether the official file stores them; absent → the config's values
+        source.load_into(pipe, optional=("scale", "shift"))
         source.check_no_unknown(pipe.state_dict().keys())
     return pipe
 

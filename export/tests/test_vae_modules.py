@@ -82,6 +82,8 @@ def test_missing_unknown_and_misshaped_keys_are_named():
         load_vae(cfg, WeightSource.from_tensors({k: v for k, v in state.items() if k != gone}))
     with pytest.raises(WeightError, match=r"unknown keys \['spatial_vae\.module\.extra\.weight'\]"):
         load_vae(cfg, WeightSource.from_tensors({**state, "spatial_vae.module.extra.weight": torch.zeros(1)}))
+    no_buffers = load_vae(cfg, WeightSource.from_tensors({k: v for k, v in state.items() if k not in ("scale", "shift")}))
+    assert no_buffers.scale.flatten().tolist() == pytest.approx(cfg["scale"])  # spec §9: fall back to config
     bad = "spatial_vae.module.decoder.conv_in.weight"
     with pytest.raises(WeightError, match="wrong shapes"):
         load_vae(cfg, WeightSource.from_tensors({**state, bad: torch.zeros(1, 2, 3, 3)}))
