@@ -1,7 +1,8 @@
 """Write the bundle's tokenizer.json for the T5 text encoder (Hugging Face tokenizers format).
 
-Accepts a tokenizer.json (copied), a SentencePiece `spiece.model` (converted with transformers'
-T5 tokenizer, which needs no sentencepiece package), or a folder holding one of them.
+Accepts a tokenizer.json (copied), a SentencePiece `spiece.model` (its pieces, scores and normalizer
+charsmap read with protobuf, then built as transformers' T5 tokenizer: no sentencepiece package needed),
+or a folder holding one of them.
 """
 from __future__ import annotations
 
@@ -37,9 +38,17 @@ def write_t5_tokenizer(path: str | Path, out_file: Path, extra_ids: int = 100) -
             raise TokenizerError(f"Cannot read tokenizer: '{src}' is not a tokenizers JSON file ({e})") from e
         shutil.copyfile(src, out_file)
         return
-    from transformers import T5TokenizerFast
+    from transformers import T5Tokenizer
+    from transformers.utils import sentencepiece_model_pb2_new as spm_pb
+    proto = spm_pb.ModelProto()
     try:
-        tok = T5TokenizerFast(vocab_file=str(src), extra_ids=extra_ids)
-    except Exception as e:  # noqa: BLE001
+        proto.ParseFromString(src.read_bytes())
+    except Exception as e:  # noqa: BLE001 (protobuf's DecodeError)
         raise TokenizerError(f"Cannot convert tokenizer: '{src}' is not a SentencePiece model ({e})") from e
+    if not proto.pieces:
+        raise TokenizerError(f"Cannot convert tokenizer: '{src}' is not a SentencePiece model (no pieces)")
+    vocab = [(p.piece, float(p.score)) for p in proto.pieces]
+    vocab += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]  # T5 sentinels, reversed
+    charsmap = proto.normalizer_spec.precompiled_charsmap or None
+    tok = T5Tokenizer(vocab=vocab, _spm_precompiled_charsmap=charsmap, extra_ids=extra_ids)
     tok.backend_tokenizer.save(str(out_file))
