@@ -98,6 +98,9 @@ def _check_files(root: Path, doc: Mapping[str, Any]) -> None:
 
 
 def _publish(tmp: Path, out: Path) -> None:
+    for p in tmp.rglob("*"):  # onnx writes external data 0600; a bundle is read by other users and processes
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    tmp.chmod(0o755)
     if not out.exists():
         tmp.rename(out)
         return
