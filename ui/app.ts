@@ -156,6 +156,8 @@ export function createApp(options: AppOptions): Hono {
             id: String(message.seq),
             data: eventToJson(message.event),
           });
+        } else if (message.kind === "warning") {
+          await stream.writeSSE({ event: "warning", data: JSON.stringify({ message: message.message }) });
         } else {
           await stream.writeSSE({
             event: "end",

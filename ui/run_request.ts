@@ -6,10 +6,10 @@
  */
 import { z } from "zod";
 
-/** A recipe name: the stem of a file in `recipes/` (letters, digits, `_`, `-`; no path characters). */
+/** A recipe name: the stem of a file in `recipes/` (letters, digits, `.`, `_`, `-`; no `/`, no `..`). */
 export const RecipeName = z.string().regex(
-  /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
-  "must be a recipe name from recipes/ (letters, digits, '_' or '-')",
+  /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+  "must be a recipe name from recipes/ (letters, digits, '.', '_' or '-')",
 );
 
 /** A built-in plugin name (never a module path: user modules are for recipes on disk, not requests). */

@@ -9,13 +9,14 @@ import type { Emit, RunEvent } from "../runtime/types.ts";
 /** Where a run stands. */
 export type RunStatus = "running" | "done" | "error" | "cancelled";
 
-/** What a subscriber receives: every run event in order, then one `end`. */
+/** What a subscriber receives: every run event in order (and warnings), then one `end`. */
 export type SlotMessage =
   | { kind: "event"; seq: number; event: RunEvent }
+  | { kind: "warning"; message: string }
   | { kind: "end"; status: Exclude<RunStatus, "running">; message: string | null };
 
-/** The work of one run: it emits events and stops early when `signal` aborts. */
-export type RunTask = (emit: Emit, signal: AbortSignal) => Promise<void>;
+/** The work of one run: it emits events and warnings, and stops early when `signal` aborts. */
+export type RunTask = (emit: Emit, signal: AbortSignal, warn: (message: string) => void) => Promise<void>;
 
 /** A run the slot knows about (running or recently finished). */
 export interface RunRecord {
@@ -23,6 +24,7 @@ export interface RunRecord {
   status: RunStatus;
   message: string | null;
   readonly events: RunEvent[];
+  readonly warnings: string[];
   /** The `done` event, once the run has produced one. */
   done: Extract<RunEvent, { type: "done" }> | null;
   readonly controller: AbortController;
@@ -72,6 +74,7 @@ export class RunSlot {
       status: "running",
       message: null,
       events: [],
+      warnings: [],
       done: null,
       controller: new AbortController(),
       listeners: new Set(),
@@ -86,11 +89,16 @@ export class RunSlot {
       if (event.type === "done") run.done = event;
       this.#send(run, { kind: "event", seq: run.events.length - 1, event });
     };
+    const warn = (message: string) => {
+      if (run.status !== "running") return;
+      run.warnings.push(message);
+      this.#send(run, { kind: "warning", message });
+    };
     run.finished = (async () => {
       let status: Exclude<RunStatus, "running"> = "done";
       let message: string | null = null;
       try {
-        await task(emit, run.controller.signal);
+        await task(emit, run.controller.signal, warn);
         if (run.controller.signal.aborted) [status, message] = ["cancelled", "Run cancelled"];
         else if (!run.done) [status, message] = ["error", "Cannot finish the run: it ended without a result"];
       } catch (error) {
@@ -129,6 +137,7 @@ export class RunSlot {
     const run = this.#runs.get(id);
     if (!run) throw new Error(`Cannot subscribe to run "${id}": no such run`);
     run.events.forEach((event, seq) => listener({ kind: "event", seq, event }));
+    run.warnings.forEach((message) => listener({ kind: "warning", message }));
     if (run.status !== "running") {
       listener({ kind: "end", status: run.status, message: run.message });
       return () => {};

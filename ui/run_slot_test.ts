@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { BusyError, RunSlot, type SlotMessage } from "./run_slot.ts";
 
+const label = (m: SlotMessage) =>
+  m.kind === "event" ? m.seq : m.kind === "warning" ? `warning ${m.message}` : m.status;
 const done = { type: "done", video: "/x/video.mp4", gif: null, report: "/x/report.json" } as const;
 
 Deno.test("RunSlot.start() refuses a second run while one is going, then accepts after it ends", async () => {
@@ -22,24 +24,25 @@ Deno.test("RunSlot.start() refuses a second run while one is going, then accepts
   assert.equal(second.status, "done");
 });
 
-Deno.test("RunSlot.subscribe() replays earlier events, forwards later ones and ends once", async () => {
+Deno.test("RunSlot.subscribe() replays earlier events and warnings, forwards later ones and ends once", async () => {
   const slot = new RunSlot();
   let release = () => {};
-  const run = slot.start("r000003", async (emit) => {
+  const run = slot.start("r000003", async (emit, _signal, warn) => {
     emit({ type: "stage", stage: "text", status: "start", at: 0 });
+    warn("prompt truncated");
     await new Promise<void>((resolve) => release = resolve);
     emit({ type: "stage", stage: "text", status: "end", at: 5 });
     emit(done);
   });
   const seen: SlotMessage[] = [];
   slot.subscribe(run.id, (m) => seen.push(m));
-  assert.deepEqual(seen.map((m) => m.kind === "event" ? m.seq : m.status), [0]);
+  assert.deepEqual(seen.map(label), [0, "warning prompt truncated"]);
   release();
   await run.finished;
-  assert.deepEqual(seen.map((m) => m.kind === "event" ? m.seq : m.status), [0, 1, 2, "done"]);
+  assert.deepEqual(seen.map(label), [0, "warning prompt truncated", 1, 2, "done"]);
   const late: SlotMessage[] = [];
   slot.subscribe(run.id, (m) => late.push(m));
-  assert.deepEqual(late, seen);
+  assert.deepEqual(late.map(label), [0, 1, 2, "warning prompt truncated", "done"]);
 });
 
 Deno.test("RunSlot.cancel() aborts the task's signal and ends the run as cancelled after onEnd", async () => {

@@ -18,7 +18,7 @@ Deno.test("recipeFile() finds a recipe by name and refuses traversal, odd names 
   try {
     const recipes = join(root, "recipes");
     assert.equal(recipeFile(recipes, "default"), join(await Deno.realPath(recipes), "default.yaml"));
-    for (const name of ["../secret", "..", "a/b", "/etc/passwd", "default.yaml", "", ".hidden"]) {
+    for (const name of ["../secret", "..", "a/b", "/etc/passwd", "a..b", "", ".hidden", "x\\y"]) {
       assert.throws(() => recipeFile(recipes, name), {
         name: "PathError",
         message: `Cannot find recipe "${name}": not a recipe name`,

@@ -122,7 +122,10 @@ function requestBody() {
   return body;
 }
 
+let shown = null; // the last result, redrawn when the window is resized
+
 function showResult(run, events, status) {
+  shown = { run, events, status };
   $("result").hidden = false;
   const files = run.files ?? {};
   const video = $("video");
@@ -133,19 +136,25 @@ function showResult(run, events, status) {
   if (files["video.gif"]) $("gif-link").href = files["video.gif"];
   $("report-link").hidden = !files["report.json"];
   if (files["report.json"]) $("report-link").href = files["report.json"];
-  const timeline = timelineChart(events);
+  drawCharts(events);
+  document.body.dataset.result = status;
+}
+
+function drawCharts(events) {
+  const width = (id) => Math.max(320, Math.round($(id).clientWidth || 640));
+  const timeline = timelineChart(events, width("timeline-chart"));
   const note = document.createElement("p");
   note.className = "note";
   note.textContent = timeline.note;
   $("timeline-chart").replaceChildren(timeline.chart, note);
-  const memory = memoryChart(events);
+  const memory = memoryChart(events, width("memory-chart"));
   $("memory-chart").replaceChildren(...(memory ? [memory] : []));
-  const cosine = cosineChart(events);
+  $("cosine-figure").hidden = false;
+  const cosine = cosineChart(events, width("cosine-chart"));
   $("cosine-figure").hidden = !cosine;
   $("cosine-chart").replaceChildren(...(cosine ? [cosine] : []));
-  const stages = stageChart(events);
+  const stages = stageChart(events, width("stage-chart"));
   $("stage-chart").replaceChildren(...(stages ? [stages] : []));
-  document.body.dataset.result = status;
 }
 
 function follow(id) {
@@ -156,6 +165,11 @@ function follow(id) {
     const event = JSON.parse(message.data);
     events.push(event);
     live.handle(event);
+  });
+  source.addEventListener("warning", (message) => {
+    const li = document.createElement("li");
+    li.textContent = JSON.parse(message.data).message;
+    $("warnings").append(li);
   });
   source.addEventListener("end", async (message) => {
     source.close();
@@ -174,6 +188,7 @@ async function generate(submit) {
   submit.preventDefault();
   $("message").textContent = "";
   $("result").hidden = true;
+  $("warnings").replaceChildren();
   delete document.body.dataset.result;
   live.reset();
   setStatus("starting", "starting");
@@ -224,6 +239,11 @@ async function init() {
     );
   }
   $("form").addEventListener("submit", generate);
+  let resizing = 0;
+  addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => shown && drawCharts(shown.events), 150);
+  });
   $("cancel").addEventListener("click", cancel);
   document.body.dataset.ready = "true";
 }

@@ -2,7 +2,6 @@
 // the sampler's drift cosine, and time per stage. Pure functions from run events to SVG elements.
 import { formatBytes, formatMs, scale, svg, ticks, tip } from "./svg.js";
 
-const W = 640;
 const LEFT = 92;
 const RIGHT = 12;
 const STAGE_COLORS = { text: "#8e6bd8", denoiser: "#2f6fde", vae: "#1f9d63" };
@@ -49,7 +48,7 @@ function timeAxis(x, lo, hi, y0, y1) {
 }
 
 /** Load vs compute per block over time, one load row and one compute row per lane (cf. the paper's Fig. 14). */
-export function timelineChart(events) {
+export function timelineChart(events, W = 640) {
   const blocks = events.filter((e) => e.type === "block");
   const stages = stageIntervals(events);
   const end = Math.max(1, ...blocks.map((b) => b.end), ...stages.map((s) => s.end));
@@ -57,8 +56,16 @@ export function timelineChart(events) {
   const rows = lanes.flatMap((lane) => [{ lane, kind: "load" }, { lane, kind: "run" }]);
   const rowH = 18;
   const top = 22;
-  const height = top + rows.length * rowH + 24;
+  const height = top + rows.length * rowH + 44;
   const x = scale(0, end, LEFT, W - RIGHT);
+  const legend = [["load", "load weights"], ["run", "compute"], ["unload", "unload"]].map(([kind, text], i) =>
+    svg(
+      "g",
+      { transform: `translate(${LEFT + i * 110},${height - 12})` },
+      svg("rect", { width: 12, height: 10, y: -9, class: kind }),
+      svg("text", { x: 17 }, text),
+    )
+  );
   const rowY = (lane, kind) => top + rows.findIndex((r) => r.lane === lane && r.kind === kind) * rowH;
   const bars = blocks.map((b) => {
     const kind = b.op === "run" ? "run" : "load";
@@ -111,6 +118,7 @@ export function timelineChart(events) {
     bands,
     labels,
     bars,
+    legend,
   );
   const loads = union(blocks.filter((b) => b.op === "load").map((b) => [b.start, b.end]));
   const runs = union(blocks.filter((b) => b.op === "run").map((b) => [b.start, b.end]));
@@ -123,9 +131,9 @@ export function timelineChart(events) {
 }
 
 /** Line chart helper: series [{ name, points: [[x, y]], className, dashed }]. */
-function lineChart({ series, xLabel, yFormat, xFormat, markers = [], yMin, yMax, label }) {
-  const height = 190;
-  const top = 10;
+function lineChart({ W, series, xLabel, yFormat, xFormat, markers = [], yMin, yMax, yTickUnit, label }) {
+  const height = 200;
+  const top = 24;
   const bottom = height - 36;
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
@@ -137,7 +145,10 @@ function lineChart({ series, xLabel, yFormat, xFormat, markers = [], yMin, yMax,
   const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.01 || 1;
   const x = scale(x0, x1 === x0 ? x0 + 1 : x1, LEFT, W - RIGHT);
   const y = scale(lo - (yMin === undefined ? pad : 0), hi + pad, bottom, top);
-  const yTicks = ticks(lo, hi + pad, 4).filter((v) => y(v) >= top - 1 && y(v) <= bottom + 1);
+  const yUnit = yTickUnit ?? 1;
+  const yTicks = ticks(lo / yUnit, (hi + pad) / yUnit, 4).map((v) => v * yUnit).filter((v) =>
+    y(v) >= top - 1 && y(v) <= bottom + 1
+  );
   const grid = [
     ...yTicks.map((v) => [
       svg("line", { x1: LEFT, x2: W - RIGHT, y1: y(v), y2: y(v), class: "grid" }),
@@ -180,12 +191,12 @@ function lineChart({ series, xLabel, yFormat, xFormat, markers = [], yMin, yMax,
       stroke: "#d33f49",
       "stroke-dasharray": "3 3",
     }),
-    svg("text", { x: x(m.x) + 4, y: top + 10, style: "fill:#d33f49;font-weight:600" }, m.label),
+    svg("text", { x: x(m.x) + 4, y: top + 12, style: "fill:#d33f49;font-weight:600" }, m.label),
   ]);
   const legend = series.map((s, i) =>
     svg(
       "g",
-      { transform: `translate(${LEFT + 8 + i * 150},${top + 4})` },
+      { transform: `translate(${LEFT + i * 130},4)` },
       svg("rect", { width: 14, height: 3, y: 4, fill: s.color }),
       svg("text", { x: 18, y: 9 }, s.name),
     )
@@ -201,7 +212,7 @@ function lineChart({ series, xLabel, yFormat, xFormat, markers = [], yMin, yMax,
 }
 
 /** RSS and resident weights over time against the budget. */
-export function memoryChart(events) {
+export function memoryChart(events, W = 640) {
   const memory = events.filter((e) => e.type === "memory");
   if (memory.length === 0) return null;
   const series = [
@@ -210,18 +221,21 @@ export function memoryChart(events) {
   ];
   const budget = memory.filter((m) => m.budgetBytes !== null).map((m) => [m.at, m.budgetBytes]);
   if (budget.length > 0) series.push({ name: "budget", color: "#d33f49", dashed: true, points: budget });
+  const top = Math.max(...series.flatMap((line) => line.points.map((p) => p[1])));
   return lineChart({
+    W,
     series,
     xLabel: "time since start",
-    yFormat: formatBytes,
+    yFormat: (v) => formatBytes(v).replace(/\.0+ /, " "),
     xFormat: formatMs,
     yMin: 0,
+    yTickUnit: top >= 2 ** 30 ? 2 ** 30 : 2 ** 20,
     label: "memory",
   });
 }
 
 /** The sampler's numeric decision values whose name mentions a cosine, per step, with the leap marked. */
-export function cosineChart(events) {
+export function cosineChart(events, W = 640) {
   const decisions = events.filter((e) => e.type === "decision");
   const keys = [
     ...new Set(decisions.flatMap((d) => Object.keys(d.data ?? {}).filter((k) => /cos/i.test(k)))),
@@ -239,6 +253,7 @@ export function cosineChart(events) {
   }));
   const format = (v) => v.toFixed(Math.abs(v) > 0.999 ? 5 : 3);
   return lineChart({
+    W,
     series,
     markers,
     xLabel: "step",
@@ -249,13 +264,13 @@ export function cosineChart(events) {
 }
 
 /** One bar per stage: its wall time. */
-export function stageChart(events) {
+export function stageChart(events, W = 640) {
   const stages = stageIntervals(events);
   if (stages.length === 0) return null;
   const rowH = 24;
   const height = stages.length * rowH + 10;
   const longest = Math.max(...stages.map((s) => s.end - s.start), 1);
-  const x = scale(0, longest, LEFT, W - 110);
+  const x = scale(0, longest, LEFT, W - 80);
   return svg(
     "svg",
     { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": "time per stage", "data-chart": "stages" },

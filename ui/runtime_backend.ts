@@ -1,0 +1,172 @@
+/**
+ * The preview UI's backend on the real runtime: recipes from `recipes/` (by name only), the built-in
+ * plugins with their option schemas (for the form), and runs of `generate()` with the request's knobs
+ * applied as recipe overrides, writing into the run's own folder.
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { readdirSync, realpathSync } from "node:fs";
+import { z } from "zod";
+import { OdsoraError } from "../runtime/errors.ts";
+import { generate } from "../runtime/pipeline.ts";
+import { loadRecipe, type PluginSpec, type Recipe } from "../runtime/recipe.ts";
+import { builtinPlugins, resolvePlugin } from "../runtime/registry.ts";
+import type { PluginKind } from "../runtime/types.ts";
+import { type Backend, RequestError } from "./app.ts";
+import { RecipeName, type RunRequest } from "./run_request.ts";
+import { recipeFile } from "./safe_path.ts";
+
+/** The token op the form's "merge steps" knob drives. */
+const TDTM = "tdtm";
+
+/** A plugin reference as the form shows it. */
+export interface PluginChoice {
+  /** Built-in name, or null when the recipe names a module (`plugin: ./x.ts`). */
+  name: string | null;
+  module: string | null;
+  options: Record<string, unknown>;
+}
+
+/** What the form starts from for one recipe. */
+export interface RecipeSummary {
+  name: string;
+  bundle: string;
+  prompt: string;
+  seed: number;
+  steps: number;
+  sampler: PluginChoice;
+  /** TDTM merge steps (0 when the recipe has no `tdtm` token op). */
+  mergeSteps: number;
+  scheduler: PluginChoice;
+  /** The budget in the recipe's syntax, or null for unlimited. */
+  budget: string | null;
+}
+
+function choice(spec: PluginSpec): PluginChoice {
+  const { name, plugin, ...options } = spec;
+  return { name: name ?? null, module: plugin ?? null, options };
+}
+
+const UNITS: [number, string][] = [[2 ** 30, "GiB"], [1e9, "GB"], [2 ** 20, "MiB"], [1e6, "MB"], [
+  2 ** 10,
+  "KiB",
+]];
+
+function budgetText(budget: Recipe["budget"]): string | null {
+  if (budget === null) return null;
+  if ("fraction" in budget) return `${+(budget.fraction * 100).toFixed(4)}%`;
+  const fit = UNITS.find(([unit]) => budget.bytes >= unit && Number.isInteger((budget.bytes * 100) / unit));
+  return fit ? `${budget.bytes / fit[0]}${fit[1]}` : String(budget.bytes);
+}
+
+function summarize(name: string, recipe: Recipe): RecipeSummary {
+  const tdtm = recipe.tokenOps.find((op) => op.name === TDTM);
+  const defaults = builtinPlugins("token-op").find((d) => d.name === TDTM)?.options.safeParse({});
+  const fallback = (defaults?.success ? (defaults.data as { mergeSteps?: number }).mergeSteps : 0) ?? 0;
+  return {
+    name,
+    bundle: basename(recipe.bundle),
+    prompt: recipe.prompts[0],
+    seed: recipe.seed,
+    steps: recipe.steps,
+    sampler: choice(recipe.sampler),
+    mergeSteps: tdtm ? Number(tdtm.mergeSteps ?? fallback) : 0,
+    scheduler: choice(recipe.scheduler),
+    budget: budgetText(recipe.budget),
+  };
+}
+
+/** The recipe keys a request replaces, by dotted path (as `loadRecipe`'s overrides). */
+function overridesFor(request: RunRequest, base: Recipe, runDir: string): Record<string, unknown> {
+  const overrides: Record<string, unknown> = {
+    prompt: request.prompt,
+    seed: request.seed,
+    steps: request.steps,
+    "output.dir": runDir,
+    "output.name": "video",
+    "output.formats": ["mp4", "gif"],
+  };
+  if (request.sampler) overrides.sampler = { name: request.sampler.name, ...request.sampler.options };
+  if (request.mergeSteps !== undefined) {
+    const at = base.tokenOps.findIndex((op) => op.name === TDTM);
+    const ops = base.tokenOps.filter((op) => op.name !== TDTM);
+    if (request.mergeSteps > 0) {
+      const tdtm = { ...(at >= 0 ? base.tokenOps[at] : { name: TDTM }), mergeSteps: request.mergeSteps };
+      ops.splice(at >= 0 ? at : ops.length, 0, tdtm);
+    }
+    overrides.token_ops = ops;
+  }
+  if (request.scheduler) {
+    const budget = request.scheduler.budget === undefined
+      ? budgetText(base.budget)
+      : request.scheduler.budget;
+    overrides.scheduler = { name: request.scheduler.name, ...request.scheduler.options, budget };
+  }
+  return overrides;
+}
+
+/** The built-in plugins of `kind` with the JSON schema of their options (what the form renders). */
+function pluginList(kind: PluginKind) {
+  return builtinPlugins(kind).map((d) => ({
+    name: d.name,
+    options: z.toJSONSchema(d.options, { io: "input" }),
+  }));
+}
+
+/**
+ * A {@link Backend} over the runtime, reading recipes from `recipesDir`.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ backend: runtimeBackend({ recipesDir: "recipes" }), outDir: "out/ui" });
+ * ```
+ */
+export function runtimeBackend(options: { recipesDir: string }): Backend {
+  const { recipesDir } = options;
+  const root = realpathSync(recipesDir);
+  return {
+    async recipes() {
+      const names = readdirSync(recipesDir).filter((f) => f.endsWith(".yaml"))
+        .map((f) => f.slice(0, -".yaml".length)).filter((n) => RecipeName.safeParse(n).success).sort();
+      const out: RecipeSummary[] = [];
+      for (const name of names) {
+        try {
+          out.push(summarize(name, await loadRecipe(recipeFile(recipesDir, name))));
+        } catch (error) {
+          console.error(`odsora ui: skipping recipe "${name}": ${(error as Error).message}`);
+        }
+      }
+      return out;
+    },
+    plugins() {
+      return Promise.resolve({ sampler: pluginList("sampler"), scheduler: pluginList("scheduler") });
+    },
+    async prepare(request, runDir) {
+      const file = recipeFile(recipesDir, request.recipe);
+      let recipe: Recipe;
+      try {
+        const base = await loadRecipe(file);
+        recipe = await loadRecipe(file, {
+          overrides: overridesFor(request, base, runDir),
+          overrideLabel: (key) => `'${key}' of the request`,
+        });
+        await resolvePlugin("sampler", recipe.sampler, recipe.baseDir);
+        for (const op of recipe.tokenOps) await resolvePlugin("token-op", op, recipe.baseDir);
+        await resolvePlugin("scheduler", recipe.scheduler, recipe.baseDir);
+      } catch (error) {
+        if (error instanceof OdsoraError) {
+          throw new RequestError(error.message.replaceAll(`${root}/`, "recipes/"));
+        }
+        throw error;
+      }
+      return async (emit, signal, warn) => {
+        await generate(recipe, {
+          emit,
+          signal,
+          warn: (message) => warn(message.replaceAll(`${root}/`, "recipes/")),
+        });
+      };
+    },
+  };
+}
