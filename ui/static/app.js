@@ -126,17 +126,21 @@ let shown = null; // the last result, redrawn when the window is resized
 
 function showResult(run, events, status) {
   shown = { run, events, status };
-  $("result").hidden = false;
   const files = run.files ?? {};
+  // a run that failed before any block ran has nothing to draw
+  $("result").hidden = !files["video.mp4"] && !events.some((e) => e.type === "block");
+  $("media").hidden = !files["video.mp4"];
   const video = $("video");
   if (files["video.mp4"]) video.src = `${files["video.mp4"]}?t=${Date.now()}`;
   else video.removeAttribute("src");
-  video.hidden = !files["video.mp4"];
   $("gif-link").hidden = !files["video.gif"];
   if (files["video.gif"]) $("gif-link").href = files["video.gif"];
   $("report-link").hidden = !files["report.json"];
   if (files["report.json"]) $("report-link").href = files["report.json"];
-  drawCharts(events);
+  if (status !== "done") {
+    for (const li of $("stages").children) if (li.dataset.state === "active") li.dataset.state = "failed";
+  }
+  if (!$("result").hidden) drawCharts(events);
   document.body.dataset.result = status;
 }
 

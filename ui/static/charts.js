@@ -191,7 +191,14 @@ function lineChart({ W, series, xLabel, yFormat, xFormat, markers = [], yMin, yM
       stroke: "#d33f49",
       "stroke-dasharray": "3 3",
     }),
-    svg("text", { x: x(m.x) + 4, y: top + 12, style: "fill:#d33f49;font-weight:600" }, m.label),
+    x(m.x) > (LEFT + W) / 2
+      ? svg("text", {
+        x: x(m.x) - 4,
+        y: top + 12,
+        "text-anchor": "end",
+        style: "fill:#d33f49;font-weight:600",
+      }, m.label)
+      : svg("text", { x: x(m.x) + 4, y: top + 12, style: "fill:#d33f49;font-weight:600" }, m.label),
   ]);
   const legend = series.map((s, i) =>
     svg(

@@ -81,19 +81,16 @@ export function createLive() {
         img.src = `data:image/png;base64,${event.png}`;
         img.hidden = false;
         document.body.dataset.previews = String(Number(document.body.dataset.previews) + 1);
-        $("preview-caption").textContent = `Latent preview after step ${
-          event.step + 1
-        } (${event.width}×${event.height}, linear latent → RGB)`;
+        $("preview-caption").textContent =
+          `Predicted clean frame at step ${event.step} (x + v·t/1000), ${event.width}×${event.height}, linear latent → RGB`;
         break;
       }
       case "decision": {
         const li = document.createElement("li");
         const values = Object.entries(event.data ?? {})
-          .filter(([, v]) => typeof v === "number")
-          .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(5)}`);
-        li.textContent = `step ${event.step}: ${event.sampler} ${event.message}${
-          values.length ? ` (${values.join(", ")})` : ""
-        }`;
+          .map(([k, v]) => `${k} = ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(6) : v}`);
+        li.textContent = `${event.sampler}: ${event.message}`;
+        li.title = `step ${event.step}${values.length ? `: ${values.join(", ")}` : ""}`;
         if (event.data?.leap === true) li.className = "leap";
         $("decisions").append(li);
         $("decisions").scrollTop = $("decisions").scrollHeight;
