@@ -132,7 +132,18 @@ Deno.test("GET / serves the page, its assets, the recipes and the plugins", asyn
     const page = await app.request("/");
     assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
     assert.match(await page.text(), /<script type="module" src="\/static\/app.js">/);
-    for (const file of ["app.js", "charts.js", "live.js", "svg.js", "style.css"]) {
+    for (
+      const file of [
+        "app.js",
+        "form.js",
+        "result.js",
+        "line_charts.js",
+        "timeline_chart.js",
+        "live.js",
+        "svg.js",
+        "style.css",
+      ]
+    ) {
       assert.equal((await app.request(`/static/${file}`)).status, 200, file);
     }
     const recipes = await (await app.request("/api/recipes")).json();

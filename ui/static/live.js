@@ -20,6 +20,7 @@ export function createLive() {
     $("preview").hidden = true;
     $("preview-caption").textContent = "The preview appears after the first denoising step.";
     $("decisions").replaceChildren();
+    $("decisions-sampler").textContent = "";
   }
 
   function drawResident() {
@@ -89,7 +90,8 @@ export function createLive() {
         const li = document.createElement("li");
         const values = Object.entries(event.data ?? {})
           .map(([k, v]) => `${k} = ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(6) : v}`);
-        li.textContent = `${event.sampler}: ${event.message}`;
+        li.textContent = event.message;
+        $("decisions-sampler").textContent = `· ${event.sampler}`;
         li.title = `step ${event.step}${values.length ? `: ${values.join(", ")}` : ""}`;
         if (event.data?.leap === true) li.className = "leap";
         $("decisions").append(li);

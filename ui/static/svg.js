@@ -2,6 +2,9 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+/** Room for the y-axis labels on the left and a little on the right, in px, shared by every chart. */
+export const MARGIN = { left: 92, right: 12 };
+
 /** An SVG element with attributes and children (strings become text nodes). */
 export function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(SVG_NS, tag);
