@@ -53,7 +53,7 @@ export interface TextStage {
   prompt_suffix: string;
   lowercase: boolean;
   caption_channels: number;
-  null_caption: { file: string; dtype: "float32"; dims: number[] } | null;
+  null_caption: NullCaptionEntry | null;
   inputs: string[];
   output: string;
   blocks: Block[];
@@ -80,6 +80,8 @@ export interface VaeStage {
   chunk_latents: number;
   chunk_frames: number;
   spatial_micro_batch: number;
+  /** The decoders present, in block order (absent: both). */
+  parts?: ("temporal" | "spatial")[];
   blocks: Block[];
 }
 
@@ -96,6 +98,15 @@ export interface Manifest {
   video: { fps: number; default_frames: number; default_height: number; default_width: number };
   preview: { weight: number[][]; bias: number[] } | null;
   quantization: Record<string, string> | null;
+  /** The null caption, present whenever a denoiser was exported (also without a text stage). */
+  null_caption: NullCaptionEntry | null;
+}
+
+/** Where the null caption embedding [L, Cc] is stored (raw little-endian float32). */
+export interface NullCaptionEntry {
+  file: string;
+  dtype: "float32";
+  dims: number[];
 }
 
 /** A loaded bundle: the manifest plus its absolute folder. */
@@ -103,6 +114,12 @@ export type Bundle = Manifest & { readonly dir: string };
 
 /** Any stage of a manifest. */
 export type StageSpec = NonNullable<Manifest[StageName]>;
+
+const nullCaptionEntry = z.object({
+  file: z.string(),
+  dtype: z.literal("float32"),
+  dims: z.array(z.number().int().positive()),
+});
 
 const BlockSchema = z.object({
   name: z.string().min(1),
@@ -122,15 +139,10 @@ const TextStageSchema = z.object({
   max_length: z.number().int().positive(),
   pad_id: z.number().int(),
   eos_id: z.number().int(),
-  prompt_suffix: z.string(),
-  lowercase: z.boolean(),
+  prompt_suffix: z.string().default(""),
+  lowercase: z.boolean().default(false),
   caption_channels: z.number().int().positive(),
-  null_caption: z.object({
-    file: z.string(),
-    dtype: z.literal("float32"),
-    dims: z.array(z.number().int().positive()),
-  })
-    .nullable(),
+  null_caption: nullCaptionEntry.nullable().optional().transform((v) => v ?? null),
   inputs: z.array(z.string()),
   output: z.string(),
   ...stageBase,
@@ -161,6 +173,7 @@ const VaeStageSchema = z.object({
   chunk_latents: z.number().int().positive(),
   chunk_frames: z.number().int().positive(),
   spatial_micro_batch: z.number().int().positive(),
+  parts: z.array(z.enum(["temporal", "spatial"])).optional(),
   ...stageBase,
 });
 
@@ -183,6 +196,7 @@ const BundleSchema = z.object({
   preview: z.object({ weight: z.array(z.array(z.number())), bias: z.array(z.number()) }).nullable().optional()
     .transform((v) => v ?? null),
   quantization: z.record(z.string(), z.string()).nullable().optional().transform((v) => v ?? null),
+  null_caption: nullCaptionEntry.nullable().optional().transform((v) => v ?? null),
 });
 
 // The schema must produce exactly the interfaces above.
@@ -285,9 +299,9 @@ export function stageOf<S extends StageName>(bundle: Bundle, stage: S): NonNulla
   return spec as NonNullable<Manifest[S]>;
 }
 
-/** The null caption embedding [L, Cc] (`text.null_caption`), or a BundleError if the bundle has none. */
+/** The null caption embedding [L, Cc] (`null_caption` or `text.null_caption`); BundleError if there is none. */
 export async function nullCaption(bundle: Bundle): Promise<Tensor<"float32">> {
-  const spec = bundle.text?.null_caption;
+  const spec = bundle.null_caption ?? bundle.text?.null_caption;
   if (!spec) throw new BundleError(`Cannot read null caption: bundle '${bundle.name}' has none`, bundle.dir);
   const path = join(bundle.dir, spec.file);
   let bytes: Uint8Array;

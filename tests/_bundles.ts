@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 
@@ -14,7 +14,7 @@ export const ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "..");
 async function sha(paths: string[]): Promise<string> {
   const parts: Uint8Array[] = [];
   for (const p of paths) {
-    const bytes = await Deno.readFile(join(ROOT, p));
+    const bytes = await Deno.readFile(resolve(ROOT, p));
     parts.push(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
   }
   const all = new Uint8Array(parts.length * 32);
@@ -23,10 +23,28 @@ async function sha(paths: string[]): Promise<string> {
   return [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Every `.py` file of export/ (any exporter change rebuilds the cached bundles). */
-export function exporterSources(): string[] {
-  return [...Deno.readDirSync(join(ROOT, "export"))].filter((e) => e.isFile && e.name.endsWith(".py"))
-    .map((e) => `export/${e.name}`).sort();
+/**
+ * The export/ modules the `entries` import, transitively (`from export.x import`, `import export.x`,
+ * `from .x import`, `from . import x`), entries included: what a bundle they build depends on.
+ */
+export function exporterSources(
+  entries: readonly string[] = ["fixture_bundle", "bundle", "__main__"],
+): string[] {
+  const seen = new Set<string>();
+  const visit = (mod: string) => {
+    const file = join(ROOT, "export", `${mod}.py`);
+    if (seen.has(mod) || !existsSync(file)) return;
+    seen.add(mod);
+    const text = Deno.readTextFileSync(file);
+    for (const m of text.matchAll(/^\s*(?:from\s+(?:export)?\.(\w+)\s+import|import\s+export\.(\w+))/gm)) {
+      visit(m[1] ?? m[2]);
+    }
+    for (const m of text.matchAll(/^\s*from\s+(?:export|\.)\s+import\s+([\w, ]+)/gm)) {
+      m[1].split(",").forEach((x) => visit(x.trim().split(/\s+/)[0]));
+    }
+  };
+  entries.forEach(visit);
+  return [...seen].sort().map((m) => `export/${m}.py`);
 }
 
 /**
@@ -51,6 +69,12 @@ export async function cached(
       if (!existsSync(join(dir, ".complete"))) {
         throw new Error(`Cannot cache '${label}': rename to '${dir}' failed`);
       }
+    }
+    // older builds of the same label are stale (their sources changed)
+    for (const e of Deno.readDirSync(join(ROOT, ".odsora-cache"))) {
+      const stale = e.isDirectory && e.name !== basename(dir) && e.name.startsWith(`${label}-`) &&
+        /^[0-9a-f]{16}$/.test(e.name.slice(label.length + 1));
+      if (stale) await Deno.remove(join(ROOT, ".odsora-cache", e.name), { recursive: true }).catch(() => {});
     }
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
