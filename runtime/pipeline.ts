@@ -8,17 +8,17 @@
  */
 import { loadBundle, stageOf } from "./bundle.ts";
 import { denoise } from "./denoise.ts";
-import { OdsoraError, PluginError } from "./errors.ts";
+import { OdsoraError } from "./errors.ts";
 import { resolveBundleDir } from "./fallback_bundle.ts";
 import { peakRssBytes } from "./memory.ts";
 import { openStaging, stageJson, stageVideos } from "./outputs.ts";
-import type { PluginSpec, Recipe } from "./recipe.ts";
-import { resolvePlugin } from "./registry.ts";
+import type { Recipe } from "./recipe.ts";
+import { resolveRecipePlugin, resolveRecipePlugins, stageBudget } from "./recipe_plugins.ts";
 import { createReport } from "./report.ts";
 import { gaussianNoise } from "./rng.ts";
 import { openStage } from "./stage.ts";
 import { encodeText } from "./text_stage.ts";
-import type { Budget, Emit, PluginKind, PluginKinds, StageName, Tensor } from "./types.ts";
+import type { Emit, PluginKinds, StageName, Tensor } from "./types.ts";
 import { decodeVideo } from "./vae_stage.ts";
 import { planVideo } from "./video_size.ts";
 import { withPreview } from "./preview.ts";
@@ -44,29 +44,6 @@ export interface RunResult {
   /** Model calls the sampler made. */
   calls: number;
   warnings: string[];
-}
-
-async function plugin<K extends PluginKind>(
-  recipe: Recipe,
-  kind: K,
-  spec: PluginSpec,
-  key: (string | number)[],
-) {
-  try {
-    return await resolvePlugin(kind, spec, recipe.baseDir) as PluginKinds[K];
-  } catch (e) {
-    if (!(e instanceof PluginError)) throw e;
-    const where = recipe.locate(key);
-    const at = `${recipe.file ?? "recipe"}${where ? ` ${where}` : ""}, key '${key.join(".")}'`;
-    throw new PluginError(`${e.message} (${at})`, e.plugin, e.hook, { cause: e });
-  }
-}
-
-/** The budget of a stage: absolute, a fraction of the stage's block bytes, or unlimited. */
-function stageBudget(recipe: Recipe, bytes: number): Budget {
-  const b = recipe.budget;
-  if (b === null) return { bytes: null };
-  return { bytes: "bytes" in b ? b.bytes : Math.floor(b.fraction * bytes) };
 }
 
 /**
@@ -95,18 +72,13 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
   const bundle = await loadBundle(await resolveBundleDir(recipe, warn));
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
-  const sampler = await plugin(recipe, "sampler", recipe.sampler, ["sampler"]);
-  const tokenOps = [];
-  for (const [i, spec] of recipe.tokenOps.entries()) {
-    tokenOps.push(await plugin(recipe, "token-op", spec, ["token_ops", i]));
-  }
-  const scheduler = await plugin(recipe, "scheduler", recipe.scheduler, ["scheduler"]);
+  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
   const budget = (stage: StageName) =>
     stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
   const staging = await openStaging(recipe.output.dir);
   let executor: PluginKinds["executor"] | null = null;
   try {
-    executor = await plugin(recipe, "executor", recipe.executor, ["executor"]);
+    executor = await resolveRecipePlugin(recipe, "executor", recipe.executor, ["executor"]);
     const common = { executor, scheduler, emit, signal, origin };
     emit({
       type: "run",

@@ -99,7 +99,8 @@ export function createProgress(options: ProgressOptions = {}) {
   const columns = () => {
     if (options.columns) return options.columns;
     try {
-      return Deno.consoleSize().columns;
+      const { columns } = Deno.consoleSize();
+      return columns >= 20 ? columns : 100; // a pseudo-terminal may report 0 columns
     } catch {
       return 100;
     }
