@@ -1,7 +1,8 @@
 /**
  * The preview UI in a real browser: `ui/server.ts` on a free port, Debian's chromium driven headless by
- * playwright-core. Generate with the default recipe, see progress events arrive while it runs, a preview
- * image, a playable <video>, and the load/compute timeline; save a screenshot as a test artifact
+ * playwright-core. Generate with the default recipe (dynamic LPL, TDTM and the concurrent scheduler chosen in
+ * the form), see progress events arrive while it runs, a preview image, a playable <video>, the load/compute
+ * timeline and the drift-cosine curve; save a screenshot as a test artifact
  * (`out/test-artifacts/browser_ui.png`; with UPDATE_SCREENSHOT=1 also `docs/ui.png` for the README).
  *
  * Skipped, with the reason printed, only where /usr/bin/chromium is absent outside CI; in CI (`CI` set)
@@ -58,7 +59,7 @@ async function startServer(outDir: string): Promise<{ url: string; stop: () => P
 }
 
 Deno.test({
-  name: "the page generates with the default recipe: live progress, a preview, a playing video, the timeline",
+  name: "the page generates with the default recipe: live progress, a preview, a playing video, the charts",
   ignore: missing && !Deno.env.get("CI"),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -79,8 +80,15 @@ Deno.test({
     page.on("pageerror", (error) => errors.push(error.message));
     await page.goto(server.url);
     await page.waitForSelector("body[data-ready]", { timeout: 20_000 });
+    // the form starts from the default recipe; turn on what makes odsora different: dynamic LPL, TDTM for
+    // the first steps, and the concurrent scheduler's two lanes (load the next block while one runs)
     assert.equal(await page.inputValue("#recipe"), "default");
-    await page.fill("#steps", "8");
+    assert.equal(await page.inputValue("#sampler"), "euler");
+    await page.fill("#steps", "12");
+    await page.selectOption("#sampler", "lpl-dynamic");
+    assert.equal(await page.inputValue('#sampler-options [data-key="preset"]'), "paper");
+    await page.fill("#merge-steps", "4");
+    await page.selectOption("#scheduler", "concurrent");
     // in the page: record, each time it counts a progress event, the run state at that moment
     await page.evaluate(`(() => {
       globalThis.progressSeen = [];
@@ -99,7 +107,8 @@ Deno.test({
       seen.filter((s) => s.startsWith("running:")).length >= 10,
       `progress while running: ${seen.slice(0, 5)}`,
     );
-    assert.match((await page.textContent("#step"))!, /^8 \/ 8 \(t = [\d.]+\)$/);
+    assert.match((await page.textContent("#step"))!, /^\d+ \/ 12 \(t = [\d.]+\)$/);
+    assert.match((await page.textContent("#decisions"))!, /cosine/);
     assert.ok(Number(await page.getAttribute("body", "data-previews")) >= 1, "at least one preview image");
     const preview = await page.evaluate<{ hidden: boolean; width: number; src: string }>(
       `(() => { const img = document.querySelector("#preview");
@@ -117,7 +126,16 @@ Deno.test({
       run: document.querySelectorAll('svg[data-chart="timeline"] rect.run').length,
     })`);
     assert.ok(timeline.load > 0 && timeline.run > 0, JSON.stringify(timeline));
+    assert.ok(await page.isVisible('svg[data-chart="timeline"] >> text="lane 1 load"'), "two lanes");
     assert.ok(await page.isVisible('svg[data-chart="memory"]'));
+    assert.ok(await page.isVisible('svg[data-chart="cosine"]'), "the drift-cosine curve of dynamic LPL");
+    // a still frame in the screenshot rather than the player's buffering state
+    await page.evaluate(`(async () => {
+      const v = document.querySelector("video");
+      v.pause();
+      v.currentTime = v.duration / 2;
+      await new Promise((resolve) => v.addEventListener("seeked", resolve, { once: true }));
+    })()`);
     assert.deepEqual(errors, []);
     const artifacts = join(ROOT, "out", "test-artifacts");
     await Deno.mkdir(artifacts, { recursive: true });
