@@ -10,17 +10,23 @@ import { runtimeBackend } from "./runtime_backend.ts";
 
 /** The server's settings from command-line arguments; throws a one-line `Error` for a bad value. */
 export function serverOptions(args: string[]): { port: number; host: string; recipes: string; out: string } {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: "string", default: "8787" },
-      host: { type: "string", default: "127.0.0.1" },
-      recipes: { type: "string", default: "recipes" },
-      out: { type: "string", default: "out/ui" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        port: { type: "string", default: "8787" },
+        host: { type: "string", default: "127.0.0.1" },
+        recipes: { type: "string", default: "recipes" },
+        out: { type: "string", default: "out/ui" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new Error(`Cannot serve: ${(error as Error).message.split(". ")[0]}`);
+  }
+  const { values } = parsed;
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`Cannot serve: port "${values.port}" is not an integer in [0, 65535]`);
