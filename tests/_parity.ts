@@ -33,6 +33,8 @@ export interface Fixture {
 export interface ParityResult {
   output: string;
   relErr: number;
+  /** A figure that is not a relative error (a step count, a leap step), printed instead of `rel_err`. */
+  value?: string;
   pass: boolean;
   detail?: string;
 }

@@ -20,15 +20,32 @@ import {
   type ParityResult,
   TOLERANCE,
 } from "./_parity.ts";
-import { ondeviceChecks } from "./parity_ondevice.ts";
+import { checkOndeviceFixture, isOndeviceFixture } from "./parity_ondevice.ts";
 import { rflowSample } from "./parity_rflow.ts";
 import { stdit3Forward } from "./parity_stdit3.ts";
 import { t5Encoder } from "./parity_text.ts";
 import { vaeDecode } from "./parity_vae.ts";
 
+/** The On-device-Sora fixtures (LPL/TDTM runs), checked by tests/parity_ondevice.ts on the fixture's bundle. */
+const ondevice: ParityCheck = {
+  name: "ondevice",
+  matches: (fx) => isOndeviceFixture(fx.config),
+  async run(fx, env) {
+    const bundle = await env.bundle(fx);
+    const checks = await checkOndeviceFixture(fx.dir, { bundle: bundle.dir });
+    return checks.map((c) => ({
+      output: `${c.run}: ${c.what}`,
+      relErr: NaN,
+      value: String(c.value),
+      pass: c.ok,
+      detail: `expected ${c.expected}`,
+    }));
+  },
+};
+
 /** The checks, in the order they are tried. */
 export function parityChecks(): ParityCheck[] {
-  return [...ondeviceChecks, rflowSample, stdit3Forward, t5Encoder, vaeDecode];
+  return [ondevice, rflowSample, stdit3Forward, t5Encoder, vaeDecode];
 }
 
 /** Fixture folders under the given paths (a path with config.json is one; otherwise its subfolders). */
@@ -82,9 +99,9 @@ export function formatOutcome(o: FixtureOutcome): string[] {
   if (o.error !== null) return [`${o.fixture} FAIL: ${o.error}`];
   if (o.results.length === 0) return [`${o.fixture} FAIL: the check compared nothing`];
   return o.results.map((r) =>
-    `${o.fixture}/${r.output} rel_err=${r.relErr.toExponential(3)} ${r.pass ? "PASS" : "FAIL"}${
-      r.detail ? ` (${r.detail})` : ""
-    }`
+    `${o.fixture}/${r.output} ${
+      r.value !== undefined ? `= ${r.value}` : `rel_err=${r.relErr.toExponential(3)}`
+    } ${r.pass ? "PASS" : "FAIL"}${r.detail ? ` (${r.detail})` : ""}`
   );
 }
 
