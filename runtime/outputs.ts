@@ -34,7 +34,7 @@ export interface Staging {
   readonly names: string[];
   /** Move every staged entry into the output folder, replacing same-named ones; then drop the staging folder. */
   commit(): Promise<void>;
-  /** Remove the staging folder and everything in it. */
+  /** Remove the staging folder and everything in it (and the output folder if this run made it empty). */
   discard(): Promise<void>;
 }
 
@@ -50,6 +50,7 @@ export interface Staging {
  */
 export async function openStaging(dir: string): Promise<Staging> {
   let temp: string;
+  const existed = await Deno.stat(dir).then(() => true, () => false);
   try {
     await Deno.mkdir(dir, { recursive: true });
     temp = await Deno.makeTempDir({ dir, prefix: ".odsora-staging-" });
@@ -85,7 +86,11 @@ export async function openStaging(dir: string): Promise<Staging> {
       }
       await removeQuietly(temp);
     },
-    discard: () => removeQuietly(temp),
+    async discard() {
+      await removeQuietly(temp);
+      // an output folder this run created goes too when it is empty (Deno.remove refuses a non-empty one)
+      if (!existed) await Deno.remove(dir).catch(() => {});
+    },
   };
 }
 

@@ -4,6 +4,7 @@
  * longer than the text encoder's length is the exception: it is truncated with a warning and succeeds.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type CliRun, listTree, runCli, tinyBundle, tinyRecipe, writeRecipe } from "./_e2e.ts";
 
@@ -102,6 +103,7 @@ Deno.test("a truncated ONNX file fails the run with the block named, after stagi
     await Deno.writeFile(victim, bytes.subarray(0, Math.floor(bytes.length / 2)));
     const recipe = await writeRecipe(tmp, "r.yaml", tinyRecipe(copy, out));
     assertFails(await runCli([recipe]), /spatial_01/, out);
+    assert.ok(!existsSync(out), "the output folder the run created is gone too");
   });
 });
 

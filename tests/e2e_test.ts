@@ -4,6 +4,7 @@
  * plugin module works; a cancelled run leaves nothing behind.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { decodeToRgb, runFfmpeg } from "../runtime/ffmpeg.ts";
 import { framesFromVideo } from "../runtime/frames.ts";
@@ -189,6 +190,7 @@ Deno.test("a run cancelled between blocks rejects and leaves no files", async ()
     );
     assert.ok(seen.includes("step") && !seen.includes("done"));
     assert.deepEqual(listTree(out), []);
+    assert.ok(!existsSync(out), "the output folder the run created is removed");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
