@@ -39,3 +39,8 @@ export { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./runtime/me
 export * from "./samplers/mod.ts";
 export * from "./schedulers/mod.ts";
 export { plugins } from "./plugins/mod.ts";
+export { generate, type GenerateOptions, type RunResult } from "./runtime/pipeline.ts";
+export { loadRecipe, parseRecipe, type Recipe, type RecipeOptions } from "./runtime/recipe.ts";
+export { encodeText, type EncodeTextOptions, type TextConditioning } from "./runtime/text_stage.ts";
+export { type DecodeOptions, decodeVideo, framesFor, latentFrames } from "./runtime/vae_stage.ts";
+export { gaussianNoise } from "./runtime/rng.ts";
