@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--t5", required=True, help="T5 v1.1 XXL encoder folder (safetensors/bin shards + config.json)")
     o.add_argument("--tokenizer", help="tokenizer.json or spiece.model (default: found in --t5)")
     o.add_argument("--int8-text", action="store_true", help="store the T5 weights as int8 (fp32 activations)")
+    o.add_argument("--stdit-config", choices=sorted(PRESETS), help="STDiT3 size (default: the checkpoint's config.json, else xl)")
+    o.add_argument("--vae-config", default="v1.2", choices=["v1.2", "tiny"], help="VAE size (default v1.2)")
     r = sub.add_parser("random", help="export random weights of a preset size (streamed, one block at a time)")
     r.add_argument("--config", required=True, choices=sorted(PRESETS), help="model size preset")
     r.add_argument("--stages", default="text,denoiser,vae", help="comma-separated subset of text,denoiser,vae")
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     try:
         if args.command == "opensora":
-            build = opensora_builder(args.stdit, args.vae, args.t5, args.tokenizer, args.int8_text, log)
+            build = opensora_builder(args.stdit, args.vae, args.t5, args.tokenizer, args.int8_text, log,
+                                     stdit_preset=args.stdit_config, vae_preset=args.vae_config)
             name, kind, detail = args.name or "opensora-v1.2", "checkpoint", f"stdit={args.stdit} vae={args.vae} t5={args.t5}"
         elif args.command == "random":
             stages = [s.strip() for s in args.stages.split(",") if s.strip()]

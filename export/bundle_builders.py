@@ -46,13 +46,19 @@ def text_config_for(path: Path, max_length: int) -> dict:
 
 
 def opensora_builder(stdit: str, vae: str, t5: str, tokenizer: str | None, int8_text: bool,
-                     log: Log | None = None) -> Callable[[Path], dict]:
-    """Check the three checkpoints and the tokenizer now; return the build function that exports them."""
+                     log: Log | None = None, *, stdit_preset: str | None = None,
+                     vae_preset: str = "v1.2") -> Callable[[Path], dict]:
+    """Check the three checkpoints and the tokenizer now; return the build function that exports them.
+
+    The STDiT3 config comes from `stdit_preset`, else the checkpoint's config.json, else XL; the VAE
+    config is the `vae_preset` ("v1.2" for the released checkpoint).
+    """
     from export import t5 as t5_model
     from export.vae_export import vae_config
     stdit_p, vae_p, t5_p = Path(stdit), Path(vae), Path(t5)
     stdit_src = WeightSource.open(stdit_p)
-    cfg = stdit_config_for(stdit_p)
+    cfg = preset(stdit_preset) if stdit_preset else stdit_config_for(stdit_p)
+    vae_cfg = vae_config(vae_preset)
     check_denoiser_keys(cfg, stdit_src)
     t5_src = WeightSource.open(t5_p)
     text_cfg = text_config_for(t5_p, cfg.model_max_length)
@@ -74,8 +80,8 @@ def opensora_builder(stdit: str, vae: str, t5: str, tokenizer: str | None, int8_
             log(f"text: {len(text['blocks'])} blocks")
         out = {"text": complete_text_stage(text, tokenizer="tokenizer.json", null_caption=null),
                "denoiser": export_denoiser(cfg, stdit_src, tmp, log=log),
-               "vae": export_vae(vae_config("v1.2"), vae_src, tmp),
-               "preview": fit_preview(load_vae(vae_config("v1.2"), vae_src)),
+               "vae": export_vae(vae_cfg, vae_src, tmp),
+               "preview": fit_preview(load_vae(vae_cfg, vae_src)),
                "null_caption": null,
                "quantization": {"text": "int8-weight"} if int8_text else None}
         return out

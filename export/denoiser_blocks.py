@@ -102,7 +102,6 @@ def example_inputs(cfg: STDiT3Config, kind: str, *, B: int = 2, T: int = 3, H: i
     if kind == "block":
         y_mask = torch.ones(B, L)
         y_mask[-1, L // 2:] = 0.0
-        merge = torch.zeros(Tm, T)
         unmerge = torch.zeros(T, Tm)
         for t in range(T):  # a proper merge: frames split into Tm contiguous groups, averaged
             j = min(t * Tm // T, Tm - 1)
