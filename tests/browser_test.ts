@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { defaultBundle } from "../ui/_default_bundle.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -65,6 +66,7 @@ Deno.test({
   sanitizeOps: false,
 }, async () => {
   assert.ok(!missing, `${CHROMIUM} is required in CI (.ci/run installs it with apt-get)`);
+  await defaultBundle();
   const outDir = await Deno.makeTempDir({ prefix: "odsora-ui-browser-" });
   const profile = await Deno.makeTempDir({ prefix: "odsora-chromium-" });
   const server = await startServer(outDir);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { defaultBundle } from "./_default_bundle.ts";
 import { readSse } from "./_sse.ts";
 import { createApp } from "./app.ts";
 import { runtimeBackend } from "./runtime_backend.ts";
@@ -11,6 +12,7 @@ const PROMPT = "a red circle moving left on a black background";
 async function withApp(
   fn: (app: ReturnType<typeof createApp>, outDir: string) => Promise<void>,
 ): Promise<void> {
+  await defaultBundle();
   const outDir = await Deno.makeTempDir({ prefix: "odsora-ui-test-" });
   try {
     await fn(createApp({ backend: runtimeBackend({ recipesDir: RECIPES }), outDir }), outDir);
