@@ -1,0 +1,215 @@
+/**
+ * The host end of one bridge connection: connects, greets the device (`hello`, version check), and
+ * multiplexes requests by id so replies may come back in any order (a load on one lane while a run on
+ * another). Device errors, timeouts and a lost connection become {@link ExecutorError}s naming the action;
+ * a timeout closes the connection, since the device's state is unknown after it.
+ *
+ * @module
+ */
+import { ExecutorError } from "../runtime/errors.ts";
+import type { TensorMap } from "../runtime/types.ts";
+import { FrameConnection } from "./connection.ts";
+import { type DeviceMemory, parseReply, type Reply } from "./messages.ts";
+import { type FrameHeader, PROTOCOL_VERSION } from "./protocol.ts";
+
+/** The backend name of the bridge's errors. */
+export const BACKEND = "ios";
+
+/** What the device said about itself in its `hello`. */
+export interface DeviceInfo {
+  device: string;
+  backend: string;
+  lanes: number;
+  memory: DeviceMemory;
+}
+
+type Answer = Exclude<Reply, { type: "error" }>;
+type Result = Extract<Reply, { type: "result" }>;
+interface Pending {
+  action: string;
+  block: string | null;
+  timer: ReturnType<typeof setTimeout>;
+  resolve(r: { reply: Answer; tensors: TensorMap }): void;
+  reject(e: ExecutorError): void;
+}
+
+async function connectWithin(hostname: string, port: number, ms: number): Promise<Deno.Conn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const attempt = Deno.connect({ hostname, port });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within '${ms}' ms`)), ms);
+  });
+  try {
+    return await Promise.race([attempt, timeout]);
+  } catch (e) {
+    attempt.then((c) => c.close(), () => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * One open connection to a device.
+ *
+ * @example
+ * ```ts ignore
+ * const link = await DeviceLink.open("127.0.0.1", 9777, { timeoutMs: 10_000 });
+ * const { reply } = await link.request({ type: "memory" }, {}, "read device memory", null);
+ * ```
+ */
+export class DeviceLink {
+  readonly address: string;
+  info: DeviceInfo = {
+    device: "(unknown)",
+    backend: "(unknown)",
+    lanes: 1,
+    memory: { residentBytes: 0, availableBytes: 0, rssBytes: 0 },
+  };
+  #conn!: FrameConnection;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #timeoutMs: number;
+  #closeReason: string | null = null;
+  #idle: (() => void)[] = [];
+
+  private constructor(address: string, timeoutMs: number) {
+    this.address = address;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Connect and greet the device; throws ExecutorError("Cannot connect to the iOS device at ..."). */
+  static async open(host: string, port: number, options: { timeoutMs: number }): Promise<DeviceLink> {
+    const link = new DeviceLink(`${host}:${port}`, options.timeoutMs);
+    const action = `connect to the iOS device at '${link.address}'`;
+    let conn: Deno.Conn;
+    try {
+      conn = await connectWithin(host, port, options.timeoutMs);
+    } catch (e) {
+      throw new ExecutorError(`Cannot ${action}: ${(e as Error).message}`, BACKEND, null, { cause: e });
+    }
+    link.#conn = new FrameConnection(conn, {
+      onFrame: (frame) => link.#onReply(parseReply(frame)),
+      onClose: (error) => link.#onClose(error),
+    });
+    const hello = await link.#call(
+      { type: "hello", version: PROTOCOL_VERSION, client: "odsora" },
+      {},
+      action,
+      null,
+    );
+    const r = hello.reply;
+    if (r.type !== "hello") {
+      link.close();
+      throw new ExecutorError(`Cannot ${action}: it answered 'hello' with '${r.type}'`, BACKEND, null);
+    }
+    if (r.version !== PROTOCOL_VERSION) {
+      link.close();
+      throw new ExecutorError(
+        `Cannot ${action}: it speaks protocol version '${r.version}', this host speaks '${PROTOCOL_VERSION}'`,
+        BACKEND,
+        null,
+      );
+    }
+    link.info = { device: r.device, backend: r.backend, lanes: r.lanes, memory: r.memory };
+    return link;
+  }
+
+  /** Whether the connection is gone (closed by either side, or after a timeout). */
+  get closed(): boolean {
+    return this.#conn.closed;
+  }
+
+  #onReply({ reply, tensors }: { reply: Reply; tensors: TensorMap }): void {
+    const p = this.#pending.get(reply.id);
+    if (!p) return; // the reply to a request that already timed out
+    this.#settle(reply.id, p);
+    if (reply.type === "error") {
+      const device = this.info.device === "(unknown)" ? "" : ` on device '${this.info.device}'`;
+      p.reject(new ExecutorError(`Cannot ${p.action}${device}: ${reply.message}`, BACKEND, p.block));
+    } else {
+      p.resolve({ reply, tensors });
+    }
+  }
+
+  #onClose(error: Error | null): void {
+    this.#closeReason ??= error ? error.message : "closed by the device";
+    for (const [id, p] of this.#pending) {
+      this.#settle(id, p);
+      p.reject(this.#lost(p.action, p.block, error));
+    }
+  }
+
+  #settle(id: number, p: Pending): void {
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    if (this.#pending.size === 0) this.#idle.splice(0).forEach((wake) => wake());
+  }
+
+  #lost(action: string, block: string | null, cause: unknown): ExecutorError {
+    return new ExecutorError(
+      `Cannot ${action}: the connection to device '${this.info.device}' at '${this.address}' is closed ` +
+        `(${this.#closeReason ?? "closed"})`,
+      BACKEND,
+      block,
+      { cause },
+    );
+  }
+
+  #call(
+    header: Omit<FrameHeader, "id" | "tensors">,
+    tensors: TensorMap,
+    action: string,
+    block: string | null,
+  ): Promise<{ reply: Answer; tensors: TensorMap }> {
+    if (this.closed) return Promise.reject(this.#lost(action, block, null));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#settle(id, this.#pending.get(id)!);
+        this.#closeReason = `no answer to '${action}' within '${this.#timeoutMs}' ms`;
+        reject(
+          new ExecutorError(
+            `Cannot ${action}: device '${this.info.device}' at '${this.address}' did not answer within ` +
+              `'${this.#timeoutMs}' ms (the connection was closed)`,
+            BACKEND,
+            block,
+          ),
+        );
+        this.close();
+      }, this.#timeoutMs);
+      this.#pending.set(id, { action, block, timer, resolve, reject });
+      this.#conn.send({ ...header, id }, tensors).catch((e) => {
+        this.#closeReason ??= `sending failed: ${(e as Error).message}`;
+        this.close();
+      });
+    });
+  }
+
+  /** Send a request and wait for its `result` (ExecutorError on an `error` reply, a timeout, a lost link). */
+  async request(
+    header: Omit<FrameHeader, "id" | "tensors">,
+    tensors: TensorMap,
+    action: string,
+    block: string | null,
+  ): Promise<{ reply: Result; tensors: TensorMap }> {
+    const answer = await this.#call(header, tensors, action, block);
+    if (answer.reply.type !== "result") {
+      throw new ExecutorError(`Cannot ${action}: the device answered '${answer.reply.type}'`, BACKEND, block);
+    }
+    return answer as { reply: Result; tensors: TensorMap };
+  }
+
+  /** Wait until no request is in flight (replies or failures), then close the connection. */
+  async drainAndClose(): Promise<void> {
+    if (this.#pending.size > 0) await new Promise<void>((wake) => this.#idle.push(wake));
+    this.close();
+    await this.#conn.done;
+  }
+
+  /** Close the connection now; requests in flight fail with "the connection ... is closed". */
+  close(): void {
+    this.#closeReason ??= "closed by this host";
+    this.#conn?.close();
+  }
+}

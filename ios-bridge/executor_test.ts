@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { loadBundle, nullCaption, stageOf } from "../runtime/bundle.ts";
+import { ExecutorError, PluginError } from "../runtime/errors.ts";
+import { local } from "../runtime/executor_local.ts";
+import { resolvePlugin } from "../runtime/registry.ts";
+import { gaussianNoise } from "../runtime/rng.ts";
+import { full } from "../runtime/tensor.ts";
+import type { Executor, MemoryScheduler, PluginDefinition, RunEvent } from "../runtime/types.ts";
+import { euler } from "../samplers/euler.ts";
+import { concurrent, resident, sequential } from "../schedulers/mod.ts";
+import { denoiseWith } from "../tests/_denoise_with.ts";
+import { tinyBundle } from "../tests/_e2e.ts";
+import { ios, IosExecutor } from "./executor.ts";
+import { startLoopbackDevice } from "./loopback_device.ts";
+
+async function denoiseOn(dir: string, executor: Executor, scheduler: MemoryScheduler) {
+  const bundle = await loadBundle(dir);
+  const d = stageOf(bundle, "denoiser");
+  const yNull = await nullCaption(bundle);
+  const [L, Cc] = yNull.dims;
+  const yMask = full([1, L], 1);
+  (yMask.data as Float32Array).fill(0, L - 2);
+  return await denoiseWith(bundle, {
+    sampler: euler.create({}),
+    scheduler,
+    noise: gaussianNoise([1, d.in_channels, 3, 4, 6], 11),
+    y: gaussianNoise([1, L, Cc], 12),
+    yMask,
+    yNull,
+    timesteps: [1000, 700, 350],
+    fps: 8,
+    height: 32,
+    width: 48,
+    executor,
+  });
+}
+
+const blockOps = (events: RunEvent[]) =>
+  events.filter((e): e is Extract<RunEvent, { type: "block" }> => e.type === "block")
+    .map((e) => `${e.pass}:${e.op}:${e.block}@${e.lane}`);
+
+Deno.test("ios executor over the loopback device gives latents bit-equal to the local executor, plan by plan", async () => {
+  const dir = await tinyBundle();
+  const device = startLoopbackDevice({ bundleDir: dir, port: 0 });
+  try {
+    const defs: PluginDefinition<"scheduler">[] = [resident, sequential, concurrent];
+    const schedulers = defs.map((d) => d.create(d.options.parse({})));
+    const here = local.create({ threads: 1, arena: false, trim: true });
+    const phone = new IosExecutor(ios.options.parse({ port: device.port, timeoutMs: 60_000 }));
+    try {
+      for (const scheduler of schedulers) {
+        const a = await denoiseOn(dir, here, scheduler);
+        const b = await denoiseOn(dir, phone, scheduler);
+        assert.equal(b.calls, 3);
+        assert.deepEqual(b.plan, a.plan, scheduler.name);
+        assert.deepEqual(b.latent.dims, a.latent.dims);
+        assert.ok((b.latent.data as Float32Array).some((v) => v !== 0));
+        assert.deepEqual(b.latent.data, a.latent.data, `${scheduler.name}: bit-equal latents`);
+        // the same plan ops ran, in the same per-lane order
+        assert.deepEqual(blockOps(b.events).sort(), blockOps(a.events).sort());
+        const mem = b.events.filter((e) => e.type === "memory");
+        assert.ok(mem.length > 0 && mem.every((e) => e.type === "memory" && e.rssBytes > 0));
+        assert.equal(phone.device?.backend, "onnxruntime");
+        assert.equal((await phone.memory()).residentBytes, 0, "every block released");
+      }
+    } finally {
+      await phone.close();
+      await here.close();
+    }
+  } finally {
+    await device.close();
+  }
+});
+
+Deno.test("ios executor turns device failures into ExecutorErrors naming the block and the device", async () => {
+  const dir = await tinyBundle();
+  const device = startLoopbackDevice({ bundleDir: dir, port: 0, device: "test-phone" });
+  const exec = new IosExecutor(ios.options.parse({ port: device.port, blockDir: dir }));
+  try {
+    await assert.rejects(
+      exec.load({ stage: "denoiser", name: "embed", path: `${dir}/denoiser/embed.onnx`, bytes: 1, lane: 0 }),
+      (e) => e instanceof ExecutorError && /not connected \(call start\(\)\)/.test(e.message),
+    );
+    await exec.start(2);
+    const embed = stageOf(await loadBundle(dir), "denoiser").blocks[0];
+    const ref = {
+      stage: "denoiser" as const,
+      name: "embed",
+      path: `${dir}/${embed.file}`,
+      bytes: embed.bytes,
+      lane: 1,
+    };
+    const missing = { ...ref, name: "nope", path: `${dir}/denoiser/nope.onnx` };
+    await assert.rejects(
+      exec.load(missing),
+      (e) =>
+        e instanceof ExecutorError && e.backend === "ios" && e.block === "denoiser/nope" &&
+        e.message === "Cannot load block 'denoiser/nope' on device 'test-phone': Cannot resolve block file " +
+            "'denoiser/nope.onnx': it does not exist in the device's bundle folder",
+    );
+    await assert.rejects(
+      exec.load({ ...ref, path: "/etc/hosts" }),
+      (e) => e instanceof ExecutorError && /'\/etc\/hosts' is not inside blockDir/.test(e.message),
+    );
+    const block = await exec.load(ref);
+    assert.equal((await exec.memory()).residentBytes, embed.bytes);
+    await assert.rejects(
+      exec.run(block, { x: full([1, 4, 2, 4, 4], 0) }),
+      (e) =>
+        e instanceof ExecutorError && e.block === "denoiser/embed" &&
+        e.message.startsWith("Cannot run block 'denoiser/embed' on device 'test-phone': Cannot run block"),
+    );
+    await exec.unload(block);
+    await assert.rejects(exec.run(block, {}), /Cannot run block 'denoiser\/embed': it is not loaded/);
+    assert.equal((await exec.memory()).residentBytes, 0);
+  } finally {
+    await exec.close();
+    await device.close();
+  }
+});
+
+Deno.test("ios executor reports a refused connection, a silent device and a dropped connection clearly", async () => {
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  const refused = new IosExecutor(ios.options.parse({ port, timeoutMs: 2000 }));
+  await assert.rejects(refused.start(1), (e) =>
+    e instanceof ExecutorError && e.backend === "ios" &&
+    e.message.startsWith(`Cannot connect to the iOS device at '127.0.0.1:${port}': `));
+
+  // a device that accepts, never answers, then (second connection) hangs up mid-request
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const silent = (async () => {
+    const first = await listener.accept();
+    const second = await listener.accept();
+    await second.read(new Uint8Array(64));
+    second.close();
+    await first.read(new Uint8Array(64)).catch(() => null);
+    first.close();
+  })();
+  const addr = { port: (listener.addr as Deno.NetAddr).port, timeoutMs: 300 };
+  const slow = new IosExecutor(ios.options.parse(addr));
+  await assert.rejects(slow.start(1), (e) =>
+    e instanceof ExecutorError &&
+    e.message === `Cannot connect to the iOS device at '127.0.0.1:${addr.port}': device '(unknown)' at ` +
+        `'127.0.0.1:${addr.port}' did not answer within '300' ms (the connection was closed)`);
+  const dropped = new IosExecutor(ios.options.parse({ ...addr, timeoutMs: 5000 }));
+  await assert.rejects(
+    dropped.start(1),
+    (e) => e instanceof ExecutorError && / is closed \(closed by the device\)$/.test(e.message),
+  );
+  await silent;
+  listener.close();
+});
+
+Deno.test("the ios executor resolves from the registry by module path and validates its options", async () => {
+  const exec = await resolvePlugin("executor", { plugin: "./executor.ts", port: 9999 }, import.meta.dirname!);
+  assert.equal(exec.name, "ios");
+  await assert.rejects(
+    resolvePlugin("executor", { plugin: "./executor.ts", port: 70000 }, import.meta.dirname!),
+    (e) => e instanceof PluginError && /Cannot configure executor 'ios': option 'port'/.test(e.message),
+  );
+  await assert.rejects(
+    resolvePlugin("executor", { plugin: "./executor.ts", hots: "x" }, import.meta.dirname!),
+    (e) => e instanceof PluginError && e.hook === "options",
+  );
+});

@@ -1,0 +1,153 @@
+/**
+ * The loopback device: a real bridge server on this machine that runs the requested blocks with the
+ * local onnxruntime executor (runtime/executor_local.ts), one executor (and its worker lanes) per host
+ * connection. It speaks exactly the protocol the iPhone app speaks, so the `ios` executor, the protocol
+ * and the plans can be developed and tested without a phone.
+ *
+ *   deno run -A ios-bridge/loopback_device.ts --port 9777 --bundle models/default
+ *
+ * @module
+ */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { OdsoraError } from "../runtime/errors.ts";
+import { local } from "../runtime/executor_local.ts";
+import { serveDeviceSession } from "./device_session.ts";
+
+/** The loopback device cannot start (bad option, missing bundle folder, port in use). */
+export class LoopbackError extends OdsoraError {}
+
+/** Options of {@link startLoopbackDevice}. */
+export interface LoopbackOptions {
+  /** The bundle folder whose block files the device may load (nothing outside it). */
+  bundleDir: string;
+  /** Address to bind; default 127.0.0.1. */
+  hostname?: string;
+  /** Port to bind; 0 picks a free one. Default 9777. */
+  port?: number;
+  /** Device name reported in `hello`; default "loopback". */
+  device?: string;
+  /** Worker lanes per connection (device-side serial queues); default 2. */
+  lanes?: number;
+  /** onnxruntime intra-op threads per session; default 1. */
+  threads?: number;
+}
+
+/** A running loopback device. */
+export interface LoopbackDevice {
+  readonly hostname: string;
+  readonly port: number;
+  readonly bundleDir: string;
+  /** Stop listening, drop the connections, and wait until every session released its blocks. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start a loopback device (listening when this returns).
+ *
+ * @example
+ * ```ts ignore
+ * const device = startLoopbackDevice({ bundleDir: "models/default", port: 0 });
+ * const executor = ios.create(ios.options.parse({ port: device.port }));
+ * ```
+ */
+export function startLoopbackDevice(options: LoopbackOptions): LoopbackDevice {
+  const bundleDir = resolve(options.bundleDir);
+  if (!existsSync(bundleDir) || !statSync(bundleDir).isDirectory()) {
+    throw new LoopbackError(`Cannot start the loopback device: bundle folder '${bundleDir}' does not exist`);
+  }
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 9777;
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname, port });
+  } catch (e) {
+    throw new LoopbackError(
+      `Cannot start the loopback device on '${hostname}:${port}': ${(e as Error).message}`,
+    );
+  }
+  const conns = new Set<Deno.Conn>();
+  const sessions = new Set<Promise<void>>();
+  const lanes = options.lanes ?? 2;
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        const executor = local.create({ lanes, threads: options.threads ?? 1, arena: false, trim: true });
+        const session = serveDeviceSession(conn, {
+          bundleDir,
+          device: options.device ?? "loopback",
+          backend: "onnxruntime",
+          lanes,
+          executor,
+        }).catch((e) => console.error(`loopback device: ${(e as Error).message}`)).finally(() => {
+          conns.delete(conn);
+          sessions.delete(session);
+        });
+        sessions.add(session);
+      }
+    } catch { /* the listener was closed */ }
+  })();
+  return {
+    hostname,
+    port: (listener.addr as Deno.NetAddr).port,
+    bundleDir,
+    async close() {
+      listener.close();
+      await accepting;
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+      await Promise.allSettled([...sessions]);
+    },
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      bundle: { type: "string" },
+      port: { type: "string", default: "9777" },
+      host: { type: "string", default: "127.0.0.1" },
+      lanes: { type: "string", default: "2" },
+      threads: { type: "string", default: "1" },
+      name: { type: "string", default: "loopback" },
+    },
+  });
+  const int = (key: "port" | "lanes" | "threads", min: number) => {
+    const n = Number(values[key]);
+    if (!Number.isInteger(n) || n < min || n > 65535) {
+      throw new LoopbackError(
+        `Cannot start the loopback device: --${key} '${values[key]}' is not an integer >= ${min}`,
+      );
+    }
+    return n;
+  };
+  if (!values.bundle) throw new LoopbackError("Cannot start the loopback device: --bundle DIR is required");
+  const device = startLoopbackDevice({
+    bundleDir: values.bundle,
+    hostname: values.host,
+    port: int("port", 0),
+    lanes: int("lanes", 1),
+    threads: int("threads", 1),
+    device: values.name,
+  });
+  console.log(
+    `loopback device '${values.name}' listening on ${device.hostname}:${device.port} (bundle '${device.bundleDir}')`,
+  );
+  const stop = () => device.close().then(() => Deno.exit(0));
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  return await new Promise<number>(() => {});
+}
+
+if (import.meta.main) {
+  main(Deno.args).catch((e) => {
+    console.error((e as Error).message);
+    Deno.exit(1);
+  });
+}
