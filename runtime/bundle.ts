@@ -67,6 +67,10 @@ export interface DenoiserStage {
   patch_size: [number, number, number];
   in_channels: number;
   out_channels: number;
+  /** Additive STDiT3 config values (present in bundles from this exporter). */
+  caption_channels?: number;
+  model_max_length?: number;
+  input_sq_size?: number;
   inputs: string[];
   output: string;
   blocks: Block[];
@@ -134,7 +138,7 @@ const BlockSchema = z.object({
 const stageBase = { blocks: z.array(BlockSchema).min(1) };
 
 /** The `text` stage. */
-const TextStageSchema = z.object({
+const TextStageSchema = z.looseObject({
   tokenizer: z.string().nullable(),
   max_length: z.number().int().positive(),
   pad_id: z.number().int(),
@@ -149,7 +153,7 @@ const TextStageSchema = z.object({
 });
 
 /** The `denoiser` stage. */
-const DenoiserStageSchema = z.object({
+const DenoiserStageSchema = z.looseObject({
   hidden_size: z.number().int().positive(),
   num_heads: z.number().int().positive(),
   depth: z.number().int().nonnegative(),
@@ -160,13 +164,16 @@ const DenoiserStageSchema = z.object({
   ]),
   in_channels: z.number().int().positive(),
   out_channels: z.number().int().positive(),
+  caption_channels: z.number().int().positive().optional(),
+  model_max_length: z.number().int().positive().optional(),
+  input_sq_size: z.number().positive().optional(),
   inputs: z.array(z.string()),
   output: z.string(),
   ...stageBase,
 });
 
 /** The `vae` stage. */
-const VaeStageSchema = z.object({
+const VaeStageSchema = z.looseObject({
   latent_channels: z.number().int().positive(),
   spatial_factor: z.number().int().positive(),
   temporal_factor: z.number().int().positive(),
@@ -177,8 +184,8 @@ const VaeStageSchema = z.object({
   ...stageBase,
 });
 
-/** The whole `bundle.json`. Unknown (additive) keys are ignored. */
-const BundleSchema = z.object({
+/** The whole `bundle.json`. Unknown (additive) keys are kept, untyped. */
+const BundleSchema = z.looseObject({
   schema: z.literal(BUNDLE_SCHEMA),
   name: z.string(),
   family: z.string(),
@@ -199,10 +206,8 @@ const BundleSchema = z.object({
   null_caption: nullCaptionEntry.nullable().optional().transform((v) => v ?? null),
 });
 
-// The schema must produce exactly the interfaces above.
-const _same: z.infer<typeof BundleSchema> extends Manifest
-  ? (Manifest extends z.infer<typeof BundleSchema> ? true : false)
-  : false = true;
+// The schema must produce the interfaces above (unknown additive keys pass through untyped).
+const _fits: z.infer<typeof BundleSchema> extends Manifest ? true : false = true;
 
 /**
  * Read and validate `DIR/bundle.json`; check every block file exists.
