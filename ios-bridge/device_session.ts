@@ -38,7 +38,9 @@ interface Handle {
 export function resolveInside(root: string, file: string): string {
   const outside = () =>
     new ProtocolError(`Cannot resolve block file '${file}': it is outside the device's bundle folder`);
-  if (isAbsolute(file) || file.includes("\0")) throw outside();
+  const inside = (rel: string) =>
+    rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+  if (isAbsolute(file) || file.includes("\0") || !inside(relative(root, join(root, file)))) throw outside();
   let real: string;
   try {
     real = realpathSync(join(root, file));
@@ -47,8 +49,7 @@ export function resolveInside(root: string, file: string): string {
       `Cannot resolve block file '${file}': it does not exist in the device's bundle folder`,
     );
   }
-  const rel = relative(root, real);
-  if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) throw outside();
+  if (!inside(relative(root, real))) throw outside(); // a symlink out of the folder
   return real;
 }
 
