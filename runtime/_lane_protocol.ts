@@ -18,6 +18,7 @@ export interface LaneSessionOptions {
   threads: number;
   arena: boolean;
   trim: boolean;
+  optimization: "disabled" | "basic" | "extended" | "all";
 }
 
 /** What a lane is asked to do. */

@@ -91,3 +91,16 @@ Deno.test("local executor refuses work before start() and for unloaded blocks", 
   await assert.rejects(exec.run(b, {}), /Cannot run block 'denoiser\/embed': it is not loaded/);
   await exec.close();
 });
+
+Deno.test("local executor with optimization 'disabled' computes the same block output", async () => {
+  const { refs, env } = await toy();
+  const outs = [];
+  for (const optimization of ["all", "disabled"] as const) {
+    const exec = local.create({ threads: 1, arena: false, trim: false, optimization });
+    await exec.start(1);
+    const b = await exec.load({ ...refs[0], lane: 0 });
+    outs.push((await exec.run(b, env)).h);
+    await exec.close();
+  }
+  assert.ok(relL2(outs[1], outs[0]) < 1e-6);
+});

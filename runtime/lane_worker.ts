@@ -51,7 +51,7 @@ async function handle(req: LaneRequest): Promise<void> {
         enableCpuMemArena: req.options.arena,
         intraOpNumThreads: req.options.threads,
         interOpNumThreads: 1,
-        graphOptimizationLevel: "all",
+        graphOptimizationLevel: req.options.optimization,
         logSeverityLevel: 3,
         extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
       });
