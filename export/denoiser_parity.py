@@ -83,7 +83,7 @@ def check_rflow_sample(d: Path, bundle: Path, stage: Mapping, cfg: Mapping) -> R
     rows = [(f"{name}/timesteps", rel(ts, out["timesteps"]))]
     t0 = out["timesteps"][0]
     fm = inp.get("frame_mask_t2v", np.ones((n, inp["z"].shape[2]), np.float32))
-    upper = (fm * 1000 >= t0[:, None]).astype(np.float32)
+    upper = (fm * int(sch.get("num_timesteps", 1000)) >= t0[:, None]).astype(np.float32)
     step0 = model(np.concatenate([inp["z"]] * 2), np.concatenate([t0, t0]), np.concatenate([upper, upper]), 0)
     rows.append((f"{name}/model_out_step0", rel(step0, out["model_out_step0"])))
     kw = dict(cfg_scale=float(sch.get("cfg_scale", 7.0)), in_channels=int(stage["in_channels"]),
