@@ -62,6 +62,23 @@ export function planVideo(recipe: Recipe, bundle: Bundle, warn: (m: string) => v
   }
   const h = Math.floor(height / sf);
   const w = Math.floor(width / sf);
+  // A bundle exported for one fixed size (numbers instead of symbols in the denoiser's `x` dims) can make
+  // only that size.
+  const x = denoiser.blocks[0].inputs.find((i) => i.name === "x");
+  const [, ph, pw] = denoiser.patch_size;
+  const padded = [Math.ceil(T / pt) * pt, Math.ceil(h / ph) * ph, Math.ceil(w / pw) * pw];
+  const keys = ["frames", "height", "width"] as const;
+  padded.forEach((size, i) => {
+    const fixed = x?.dims[i + 2];
+    if (typeof fixed === "number" && fixed !== size) {
+      fail(
+        keys[i],
+        `bundle '${bundle.name}' was exported for a fixed latent ${
+          ["T", "H", "W"][i]
+        } of '${fixed}', this size needs '${size}'`,
+      );
+    }
+  });
   return {
     height,
     width,
