@@ -7,12 +7,11 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { streamSSE } from "hono/streaming";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { eventToJson } from "./event_json.ts";
+import { eventStream } from "./event_stream.ts";
 import { fileResponse } from "./serve_file.ts";
-import { BusyError, RunSlot, type RunTask, type SlotMessage } from "./run_slot.ts";
+import { BusyError, RunSlot, type RunTask } from "./run_slot.ts";
 import { describeIssues, RunId, RunRequest } from "./run_request.ts";
 import { insideRoot, PathError } from "./safe_path.ts";
 
@@ -113,6 +112,8 @@ export function createApp(options: AppOptions): Hono {
 
   const lookup = (raw: string) => RunId.safeParse(raw).success ? slot.get(raw) : undefined;
 
+  app.get("/api/runs", (c) => c.json(slot.list().map((run) => ({ id: run.id, status: run.status }))));
+
   app.get("/api/runs/:id", (c) => {
     const run = lookup(c.req.param("id"));
     if (!run) return fail(404, `Cannot find run "${c.req.param("id")}"`);
@@ -136,38 +137,7 @@ export function createApp(options: AppOptions): Hono {
   app.get("/api/runs/:id/events", (c) => {
     const run = lookup(c.req.param("id"));
     if (!run) return fail(404, `Cannot stream run "${c.req.param("id")}": no such run`);
-    return streamSSE(c, async (stream) => {
-      const queue: SlotMessage[] = [];
-      let wake = () => {};
-      const unsubscribe = slot.subscribe(run.id, (message) => {
-        queue.push(message);
-        wake();
-      });
-      stream.onAbort(unsubscribe);
-      while (!stream.aborted) {
-        const message = queue.shift();
-        if (!message) {
-          await new Promise<void>((resolve) => wake = resolve);
-          continue;
-        }
-        if (message.kind === "event") {
-          await stream.writeSSE({
-            event: "run-event",
-            id: String(message.seq),
-            data: eventToJson(message.event),
-          });
-        } else if (message.kind === "warning") {
-          await stream.writeSSE({ event: "warning", data: JSON.stringify({ message: message.message }) });
-        } else {
-          await stream.writeSSE({
-            event: "end",
-            data: JSON.stringify({ status: message.status, message: message.message }),
-          });
-          break;
-        }
-      }
-      unsubscribe();
-    });
+    return eventStream(c, slot, run.id);
   });
 
   app.get("/api/runs/:id/:file", (c) => {

@@ -192,6 +192,14 @@ Deno.test("a run streams its events, previews included, and serves its video, GI
     const gif = await app.request(status.files["video.gif"]);
     assert.match(gif.headers.get("content-disposition")!, /^attachment; filename="odsora-r[0-9a-z]+\.gif"$/);
     assert.equal(new TextDecoder().decode((await gif.arrayBuffer()).slice(0, 6)), "GIF89a");
+    // a reconnecting EventSource resumes after the last event it got (no replay, no repeated warnings)
+    const last = run.events.length - 1;
+    const resumed = await readSse(
+      await app.request(events, { headers: { "last-event-id": String(last - 2) } }),
+    );
+    assert.deepEqual(resumed.events, run.events.slice(last - 1));
+    assert.deepEqual([resumed.warnings, resumed.end], [[], run.end]);
+    assert.deepEqual(await (await app.request("/api/runs")).json(), [{ id, status: "done" }]);
     const report = await (await app.request(status.files["report.json"])).json();
     assert.equal(report.schema, "odsora.report/1");
     assert.equal(report.seed, 7);

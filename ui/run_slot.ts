@@ -66,6 +66,11 @@ export class RunSlot {
     return this.#runs.get(id);
   }
 
+  /** The runs it remembers, newest first. */
+  list(): RunRecord[] {
+    return [...this.#runs.values()].reverse();
+  }
+
   /** Starts `task` as run `id`; throws {@link BusyError} while another run is going. */
   start(id: string, task: RunTask, options: { onEnd?: (run: RunRecord) => Promise<void> } = {}): RunRecord {
     if (this.#running) throw new BusyError(this.#running.id);
@@ -130,14 +135,19 @@ export class RunSlot {
   }
 
   /**
-   * Replays run `id`'s messages so far to `listener`, then forwards new ones until the end.
-   * Returns the unsubscribe function.
+   * Replays run `id`'s messages so far to `listener` (only events after `after`, and no warnings, when a
+   * client resumes), then forwards new ones until the end. Returns the unsubscribe function.
    */
-  subscribe(id: string, listener: (message: SlotMessage) => void): () => void {
+  subscribe(
+    id: string,
+    listener: (message: SlotMessage) => void,
+    options: { after?: number } = {},
+  ): () => void {
     const run = this.#runs.get(id);
     if (!run) throw new Error(`Cannot subscribe to run "${id}": no such run`);
-    run.events.forEach((event, seq) => listener({ kind: "event", seq, event }));
-    run.warnings.forEach((message) => listener({ kind: "warning", message }));
+    const after = options.after ?? -1;
+    run.events.forEach((event, seq) => seq > after && listener({ kind: "event", seq, event }));
+    if (after < 0) run.warnings.forEach((message) => listener({ kind: "warning", message }));
     if (run.status !== "running") {
       listener({ kind: "end", status: run.status, message: run.message });
       return () => {};

@@ -111,6 +111,13 @@ async function init() {
       () => fillPluginSelect(plugins, kind, { name: $(kind).value, module: null, options: {} }),
     );
   }
+  // a run already going (another tab, a reload) is followed rather than refused
+  const runs = await api("/api/runs").catch(() => []);
+  const running = runs.find((run) => run.status === "running");
+  if (running) {
+    setStatus("running");
+    follow(running.id);
+  }
   $("form").addEventListener("submit", generate);
   let resizing = 0;
   addEventListener("resize", () => {

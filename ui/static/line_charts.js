@@ -1,6 +1,7 @@
 // Line charts of a run: memory (RSS, resident blocks) against the budget, and the sampler's drift cosine
 // with its leap. Pure functions from run events to SVG elements.
 import { formatBytes, formatMs, MARGIN, scale, svg, ticks, tip } from "./svg.js";
+import { lastTime } from "./timeline_chart.js";
 
 const { left: LEFT, right: RIGHT } = MARGIN;
 
@@ -18,11 +19,14 @@ function lineChart({ W, series, xLabel, yFormat, xFormat, markers = [], yMin, yM
   const hi = yMax ?? Math.max(...ys);
   const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.01 || 1;
   const x = scale(x0, x1 === x0 ? x0 + 1 : x1, LEFT, W - RIGHT);
-  const y = scale(lo - (yMin === undefined ? pad : 0), hi + pad, bottom, top);
+  // y ticks in round units (MiB, GiB); a chart that starts at zero ends at the tick above its maximum
   const yUnit = yTickUnit ?? 1;
-  const yTicks = ticks(lo / yUnit, (hi + pad) / yUnit, 4).map((v) => v * yUnit).filter((v) =>
-    y(v) >= top - 1 && y(v) <= bottom + 1
-  );
+  let yTicks = ticks(lo / yUnit, (hi + pad) / yUnit, 4).map((v) => v * yUnit);
+  const tickStep = yTicks.length > 1 ? yTicks[1] - yTicks[0] : 0;
+  if (yMin !== undefined && tickStep > 0 && yTicks.at(-1) < hi) yTicks.push(yTicks.at(-1) + tickStep);
+  const yTop = yMin !== undefined && tickStep > 0 ? Math.max(yTicks.at(-1), hi) : hi + pad;
+  const y = scale(lo - (yMin === undefined ? pad : 0), yTop, bottom, top);
+  yTicks = yTicks.filter((v) => y(v) >= top - 1 && y(v) <= bottom + 1);
   const grid = [
     ...yTicks.map((v) => [
       svg("line", { x1: LEFT, x2: W - RIGHT, y1: y(v), y2: y(v), class: "grid" }),
@@ -96,12 +100,17 @@ function lineChart({ W, series, xLabel, yFormat, xFormat, markers = [], yMin, yM
 export function memoryChart(events, W = 640) {
   const memory = events.filter((e) => e.type === "memory");
   if (memory.length === 0) return null;
+  // a sample holds until the next one (the runtime measures after each block operation), then to the end
+  const end = lastTime(events);
+  const held = (points) => points.flatMap(([t, v], i) => [[t, v], [points[i + 1]?.[0] ?? end, v]]);
   const series = [
-    { name: "process RSS", color: "#2f6fde", points: memory.map((m) => [m.at, m.rssBytes]) },
-    { name: "resident blocks", color: "#e3a21a", points: memory.map((m) => [m.at, m.residentBytes]) },
+    { name: "process RSS", color: "#2f6fde", points: held(memory.map((m) => [m.at, m.rssBytes])) },
+    { name: "resident blocks", color: "#e3a21a", points: held(memory.map((m) => [m.at, m.residentBytes])) },
   ];
   const budget = memory.filter((m) => m.budgetBytes !== null).map((m) => [m.at, m.budgetBytes]);
-  if (budget.length > 0) series.push({ name: "budget", color: "#d33f49", dashed: true, points: budget });
+  if (budget.length > 0) {
+    series.push({ name: "budget", color: "#d33f49", dashed: true, points: held(budget) });
+  }
   const top = Math.max(...series.flatMap((line) => line.points.map((p) => p[1])));
   return lineChart({
     W,

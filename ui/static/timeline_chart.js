@@ -5,7 +5,18 @@ import { formatMs, MARGIN, scale, svg, ticks, tip } from "./svg.js";
 const { left: LEFT, right: RIGHT } = MARGIN;
 const STAGE_COLORS = { text: "#8e6bd8", denoiser: "#2f6fde", vae: "#1f9d63" };
 
-/** Stage intervals [{ stage, start, end }] in ms since the run started. */
+/** The latest time any event mentions, in ms since the run started. */
+export function lastTime(events) {
+  let end = 0;
+  for (const e of events) {
+    if (e.type === "block") end = Math.max(end, e.end);
+    else if (e.type === "stage" || e.type === "memory") end = Math.max(end, e.at);
+  }
+  return end;
+}
+
+/** Stage intervals [{ stage, start, end, stopped }] in ms since the run started; a stage the run left
+ * (error, cancel) ends at the last time an event mentions and is marked `stopped`. */
 export function stageIntervals(events) {
   const open = new Map();
   const out = [];
@@ -13,9 +24,11 @@ export function stageIntervals(events) {
     if (event.type !== "stage") continue;
     if (event.status === "start") open.set(event.stage, event.at);
     else if (open.has(event.stage)) {
-      out.push({ stage: event.stage, start: open.get(event.stage), end: event.at });
+      out.push({ stage: event.stage, start: open.get(event.stage), end: event.at, stopped: false });
+      open.delete(event.stage);
     }
   }
+  for (const [stage, start] of open) out.push({ stage, start, end: lastTime(events), stopped: true });
   return out;
 }
 
@@ -136,7 +149,7 @@ export function stageChart(events, W = 640) {
   const rowH = 24;
   const height = stages.length * rowH + 10;
   const longest = Math.max(...stages.map((s) => s.end - s.start), 1);
-  const x = scale(0, longest, LEFT, W - 80);
+  const x = scale(0, longest, LEFT, W - 130);
   return svg(
     "svg",
     { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": "time per stage", "data-chart": "stages" },
@@ -150,7 +163,11 @@ export function stageChart(events, W = 640) {
         fill: STAGE_COLORS[s.stage],
         rx: 3,
       }),
-      svg("text", { x: x(s.end - s.start) + 6, y: 5 + i * rowH + 15 }, formatMs(s.end - s.start)),
+      svg(
+        "text",
+        { x: x(s.end - s.start) + 6, y: 5 + i * rowH + 15 },
+        `${formatMs(s.end - s.start)}${s.stopped ? " (stopped)" : ""}`,
+      ),
     ]),
   );
 }
