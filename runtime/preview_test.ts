@@ -93,3 +93,23 @@ Deno.test("withPreview() emits the predicted clean latent of every `every`-th ca
     assert.deepEqual([...p.png], [...expected.png]);
   }
 });
+
+Deno.test("withPreview() caps the upscale so the longer side stays within maxSide", async () => {
+  const { euler } = await import("../samplers/euler.ts");
+  const sampler = euler.create(euler.options.parse({}));
+  const x0 = latent([1, 1, 1, 40, 30], Array.from({ length: 1200 }, (_, i) => Math.sin(i)));
+  const events: RunEvent[] = [];
+  const observed = withPreview(sampler, { weight: [[1, 1, 1]], bias: [0, 0, 0] }, (e) => events.push(e), {
+    scale: 8,
+    maxSide: 100,
+  });
+  await observed.sample(() => Promise.resolve(x0), x0, { timesteps: [1000], onStep() {}, onDecision() {} });
+  const preview = events.find((e) => e.type === "preview")!;
+  assert.deepEqual([
+    preview.type === "preview" && preview.width,
+    preview.type === "preview" && preview.height,
+  ], [
+    60,
+    80,
+  ]);
+});
