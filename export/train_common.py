@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-TRAIN_DIR = Path("models/default/train")
+TRAIN_DIR = Path("models/train")
 
 
 class TrainError(Exception):

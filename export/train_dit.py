@@ -1,6 +1,6 @@
 """Train the default model's STDiT3 denoiser and its tiny T5 text encoder (jointly) on the VAE's latents.
 
-Needs the finished VAE checkpoint (export/train_vae.py). Resumes models/default/train/dit.pt when it
+Needs the finished VAE checkpoint (export/train_vae.py). Resumes models/train/dit.pt when it
 exists; keeps EMA copies of both networks for sampling; stop it any time (the last checkpoint is at most
 `--save-minutes` old) and run the same command again to continue.
 
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--save-minutes", type=float, default=5.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--stop-after", type=int, default=0, help="save and stop after this many steps (0: run to --steps)")
     args = ap.parse_args(argv)
     device = setup(args.threads, args.device)
     log = Log(args.out.with_name(args.out.stem + "_log.jsonl"))
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                                     "t5": dm.t5_config(tok.get_vocab_size())}}, args.out)
 
     dit.train(), t5.train()
+    done_here = 0
     while step < args.steps:
         set_lr(opt, cosine_lr(step, args.steps, args.lr, warmup=500, floor=0.1))
         rng, gen = step_rng(args.seed, 0, step)
@@ -118,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
             now = elapsed + time.time() - t_start
             log(step=step, loss=sum(window) / len(window), lr=opt.param_groups[0]["lr"], elapsed_min=round(now / 60, 2))
             window = []
+        done_here += 1
+        if args.stop_after and done_here >= args.stop_after:
+            save()
+            log(event="stop", step=step)
+            return
         if time.time() - last_save > args.save_minutes * 60 or step == args.steps:
             save()
             last_save = time.time()

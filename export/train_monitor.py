@@ -3,7 +3,7 @@
     scripts/py -m export.train_monitor [--n 24] [--steps 30] [--raw]     # EMA weights unless --raw
 
 Writes the clips (raw frames + labels.jsonl) into a temp folder, runs `deno run -A eval/score.ts` on it,
-prints the accuracies and appends them to models/default/train/monitor_log.jsonl.
+prints the accuracies and appends them to models/train/monitor_log.jsonl.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Phases, each resumable from the checkpoint: `spatial` (per-frame reconstruction)
 VAE on frozen spatial latents, latent + pixel loss), `joint` (temporal VAE and spatial decoder together on
 pixels), then the latent normalisation (`scale`, `shift`: per-channel std and mean of the latents).
 
-    scripts/py -m export.train_vae [--device cuda] [--threads 2]     # resumes models/default/train/vae.pt
+    scripts/py -m export.train_vae [--device cuda] [--threads 2]     # resumes models/train/vae.pt
 """
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--save-minutes", type=float, default=4.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--stop-after", type=int, default=0, help="save and stop after this many steps (0: run to the end)")
+    ap.add_argument("--eval-clips", type=int, default=16, help="validation clips for the PSNR at each phase end")
+    ap.add_argument("--stats-clips", type=int, default=256, help="clips for the latent scale/shift")
     args = ap.parse_args(argv)
     device = setup(args.threads, args.device)
     log = Log(args.out.with_name(args.out.stem + "_log.jsonl"))
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         if ck.get("done"):
             log(event="done", detail=f"'{args.out}' is already fully trained; use --fresh to start over")
             return
-        phase, step, opt_state, elapsed = ck["phase"], ck["step"], ck.get("optimizer"), ck.get("elapsed", 0.0)
+        phase, step, elapsed = ck["phase"], ck["step"], ck.get("elapsed", 0.0)
+        opt_state = ck.get("optimizer") if step > 0 else None  # a phase boundary carries no optimizer
         log(event="resume", phase=phase, step=step)
     vae.to(device)
 
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t_start = time.time()
     opt = None
+    done_here = 0
     while phase < len(PHASES):
         name = PHASES[phase]
         for p in vae.parameters():
@@ -103,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
+            done_here += 1
+            if args.stop_after and done_here >= args.stop_after:
+                save()
+                log(event="stop", phase=name, step=step)
+                return
             if step % 25 == 0 or step == total:
                 log(phase=name, step=step, **{k: float(v.detach()) for k, v in losses.items()},
                     elapsed_min=round((elapsed + time.time() - t_start) / 60, 2))
@@ -110,12 +120,13 @@ def main(argv: list[str] | None = None) -> None:
                 save()
                 last_save = time.time()
         vae.eval()
-        log(phase=name, event="end", psnr_db=reconstruction_psnr(vae, args.seed, device, full=(name != "spatial")))
+        log(phase=name, event="end", psnr_db=reconstruction_psnr(vae, args.seed, device, full=(name != "spatial"),
+                                                                  clips=args.eval_clips))
         vae.train()
-        phase, step = phase + 1, 0
+        phase, step, opt = phase + 1, 0, None
         save()
     with torch.no_grad():
-        mean, std = latent_stats(vae, args.seed, device)
+        mean, std = latent_stats(vae, args.seed, device, clips=args.stats_clips)
         vae.shift.copy_(mean.reshape(vae.shift.shape))
         vae.scale.copy_(std.reshape(vae.scale.shape))
     log(event="stats", shift=[round(float(v), 4) for v in mean], scale=[round(float(v), 4) for v in std],

@@ -1,0 +1,31 @@
+/**
+ * The evaluation's recipe variants: the recipe as written, and the paper's techniques applied to it
+ * (LPL leaping at 15 of 30 steps, TDTM merging for the first 15 steps, and all three with CI-DL).
+ *
+ * @module
+ */
+import { EvalError } from "./prompt_file.ts";
+
+/** Recipe overrides (dotted key paths) that turn the base recipe into each variant. */
+export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
+  default: {},
+  "lpl-15": { sampler: { name: "lpl", leapAt: 15 } },
+  "tdtm-15": { token_ops: [{ name: "tdtm", mergeSteps: 15 }] },
+  all: {
+    sampler: { name: "lpl", leapAt: 15 },
+    token_ops: [{ name: "tdtm", mergeSteps: 15 }],
+    scheduler: { name: "ci-dl", budget: "50%", prefetch: 1 },
+  },
+};
+
+/** Parse a comma-separated variant list ("default,lpl-15" or "every"). */
+export function parseVariants(list: string): string[] {
+  const names = list === "every" ? Object.keys(VARIANTS) : list.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(n in VARIANTS)) {
+      throw new EvalError(`Cannot pick variant '${n}': use one of ${Object.keys(VARIANTS).join(", ")} or 'every'`);
+    }
+  }
+  if (names.length === 0) throw new EvalError(`Cannot pick variants: '${list}' names none`);
+  return names;
+}

@@ -1,0 +1,94 @@
+"""The default model's trainers: exact resume, deterministic steps, sampling helpers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export import train_dit, train_vae
+from export.dit_steps import sample_s
+from export.rf_sample import latent_shape, rflow_timesteps
+from export.train_common import load_checkpoint, step_rng
+
+VAE_ARGS = ["--steps", "3", "2", "1", "--batch", "2", "1", "1", "--eval-clips", "1", "--stats-clips", "16",
+            "--save-minutes", "100", "--threads", "1"]
+DIT_ARGS = ["--steps", "3", "--batch", "2", "--clips", "4", "--save-minutes", "100", "--threads", "1"]
+
+
+def _same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny VAE and DiT run straight through, and the same runs stopped and resumed."""
+    root = tmp_path_factory.mktemp("train")
+    cwd = Path.cwd()
+    try:
+        import os
+        os.chdir(root)  # the latent cache lives in ./.odsora-cache
+        torch.set_num_threads(1)
+        train_vae.main(["--out", str(root / "a/vae.pt"), *VAE_ARGS])
+        for _ in range(4):  # stopped after every step (one phase boundary crossed mid-way)
+            train_vae.main(["--out", str(root / "b/vae.pt"), *VAE_ARGS, "--stop-after", "2"])
+        train_dit.main(["--out", str(root / "a/dit.pt"), "--vae", str(root / "a/vae.pt"), *DIT_ARGS])
+        for _ in range(2):
+            train_dit.main(["--out", str(root / "b/dit.pt"), "--vae", str(root / "a/vae.pt"), *DIT_ARGS,
+                            "--stop-after", "2"])
+    finally:
+        os.chdir(cwd)
+    return {"root": root}
+
+
+def test_vae_resumed_run_equals_uninterrupted(trained: dict) -> None:
+    a = load_checkpoint(trained["root"] / "a/vae.pt")
+    b = load_checkpoint(trained["root"] / "b/vae.pt")
+    assert a["done"] and b["done"]
+    _same_state(a["model"], b["model"])
+    assert not torch.equal(a["model"]["scale"], torch.ones_like(a["model"]["scale"]))
+
+
+def test_dit_resumed_run_equals_uninterrupted(trained: dict) -> None:
+    a = load_checkpoint(trained["root"] / "a/dit.pt")
+    b = load_checkpoint(trained["root"] / "b/dit.pt")
+    assert a["step"] == b["step"] == 3
+    for k in ("dit", "t5", "ema_dit", "ema_t5"):
+        _same_state(a[k], b[k])
+    assert not torch.equal(a["dit"]["final_layer.linear.weight"], a["ema_dit"]["final_layer.linear.weight"])
+
+
+def test_dit_refuses_an_unfinished_vae(tmp_path: Path) -> None:
+    train_vae.main(["--out", str(tmp_path / "vae.pt"), *VAE_ARGS, "--stop-after", "1"])
+    with pytest.raises(train_dit.TrainError, match="is not finished"):
+        train_dit.main(["--out", str(tmp_path / "dit.pt"), "--vae", str(tmp_path / "vae.pt"), *DIT_ARGS])
+
+
+def test_step_rng_depends_on_seed_phase_and_step() -> None:
+    draws = {(s, p, k): step_rng(s, p, k)[0].random() for s in (0, 1) for p in (0, 1) for k in (0, 1)}
+    assert len(set(draws.values())) == len(draws)
+    assert step_rng(3, 1, 7)[1].initial_seed() == step_rng(3, 1, 7)[1].initial_seed()
+
+
+def test_sample_s_stays_inside_and_covers_the_interval() -> None:
+    s = sample_s(np.random.default_rng(0), 20000)
+    assert 0 < s.min() and s.max() < 1
+    assert abs(s.mean() - 0.5) < 0.02
+    assert (s < 0.1).mean() > 0.05 and (s > 0.9).mean() > 0.05
+
+
+def test_latent_shape_follows_the_v12_frame_rule() -> None:
+    assert [latent_shape(f, 64, 64)[1] for f in (1, 16, 17, 34, 51)] == [1, 4, 5, 10, 15]
+    assert latent_shape(17, 64, 96) == (4, 5, 8, 12)
+
+
+def test_rflow_timesteps_shift_towards_low_noise_for_small_videos() -> None:
+    plain = rflow_timesteps(30, 64, 64, 17, shift=False)
+    shifted = rflow_timesteps(30, 64, 64, 17)
+    assert plain[0] == shifted[0] == 1000.0 and len(shifted) == 30
+    assert all(s < p for s, p in zip(shifted[1:], plain[1:]))
+    big = rflow_timesteps(30, 240, 426, 51)
+    assert big[1] == pytest.approx(985.96, abs=0.05)  # spec §4.2 (r = 2.4187 without bf16 rounding)
