@@ -12,17 +12,24 @@ function renderOptions(container, schema, values) {
     let input;
     if (prop.enum) {
       input = document.createElement("select");
+      // an option without a default may stay unset (the plugin or its preset decides)
+      if (prop.default === undefined) input.append(new Option("–", ""));
       for (const option of prop.enum) input.append(new Option(String(option), String(option)));
     } else {
       input = document.createElement("input");
-      input.type = prop.type === "boolean" ? "checkbox" : prop.type === "string" ? "text" : "number";
+      input.type = prop.type === "boolean"
+        ? "checkbox"
+        : prop.type === "integer" || prop.type === "number"
+        ? "number"
+        : "text";
       if (prop.type === "integer") input.step = "1";
       if (prop.type === "number") input.step = "any";
       if (prop.minimum !== undefined) input.min = String(prop.minimum);
       if (prop.maximum !== undefined) input.max = String(prop.maximum);
     }
     input.dataset.key = key;
-    input.dataset.type = prop.type ?? (prop.enum ? typeof prop.enum[0] : "string");
+    // a union (e.g. minSteps: a count or "50%") takes a number when the text is one
+    input.dataset.type = prop.type ?? (prop.enum ? typeof prop.enum[0] : prop.anyOf ? "any" : "string");
     const value = values?.[key] ?? prop.default;
     if (input.type === "checkbox") input.checked = value === true;
     else if (value !== undefined) input.value = String(value);
@@ -38,6 +45,10 @@ function readOptions(container) {
     if (input.type === "checkbox") out[input.dataset.key] = input.checked;
     else if (input.value === "") continue;
     else if (input.dataset.type === "number" || input.dataset.type === "integer") {
+      out[input.dataset.key] = Number(input.value);
+    } else if (
+      input.dataset.type === "any" && input.value.trim() !== "" && Number.isFinite(Number(input.value))
+    ) {
       out[input.dataset.key] = Number(input.value);
     } else out[input.dataset.key] = input.value;
   }
