@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { DType } from "./types.ts";
+import { CTORS, tensor } from "./_tensor_core.ts";
+import type { DType, DTypeArray, Tensor } from "./types.ts";
 
 /** A tensor on the wire: its storage moves (transfer), never copies twice. */
 export interface WireTensor {
@@ -35,3 +36,14 @@ export type LaneRequest = LaneCall & { id: number };
 export type LaneReply =
   | { id: number; ok: true; session?: number; inputs?: string[]; outputs?: Record<string, WireTensor> }
   | { id: number; ok: false; error: string };
+
+/** A tensor's data copied into its own buffer, ready to transfer (the caller keeps its tensor). */
+export function toWire(t: Tensor): WireTensor {
+  const data = t.data as Float32Array;
+  return { dtype: t.dtype, dims: [...t.dims], buffer: data.slice().buffer };
+}
+
+/** The tensor a wire tensor carries (takes over its buffer). */
+export function fromWire(w: WireTensor): Tensor {
+  return tensor(w.dtype, w.dims, new CTORS[w.dtype](w.buffer) as DTypeArray[typeof w.dtype]);
+}

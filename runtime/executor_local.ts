@@ -7,19 +7,10 @@
  * @module
  */
 import { z } from "zod";
-import type { LaneCall, LaneReply, LaneSessionOptions, WireTensor } from "./_lane_protocol.ts";
+import { fromWire, type LaneCall, type LaneReply, toWire, type WireTensor } from "./_lane_protocol.ts";
 import { ExecutorError } from "./errors.ts";
 import { availableBytes, rssBytes } from "./memory.ts";
-import { tensor } from "./tensor.ts";
-import type {
-  BlockRef,
-  DTypeArray,
-  Executor,
-  LoadedBlock,
-  PluginDefinition,
-  Tensor,
-  TensorMap,
-} from "./types.ts";
+import type { BlockRef, Executor, LoadedBlock, PluginDefinition, TensorMap } from "./types.ts";
 
 /** Options of the `local` executor (after defaults). */
 export interface LocalOptions {
@@ -56,16 +47,6 @@ interface Lane {
   worker: Worker;
   pending: Map<number, { resolve: (r: LaneReply) => void; reject: (e: Error) => void }>;
   dead: Error | null;
-}
-
-function toWire(t: Tensor): WireTensor {
-  const data = t.data as Float32Array;
-  return { dtype: t.dtype, dims: [...t.dims], buffer: data.slice().buffer };
-}
-
-function fromWire(w: WireTensor): Tensor {
-  const ctor = { float32: Float32Array, int64: BigInt64Array, uint8: Uint8Array }[w.dtype];
-  return tensor(w.dtype, w.dims, new ctor(w.buffer) as DTypeArray[typeof w.dtype]);
 }
 
 /** An {@link Executor} running blocks on onnxruntime-node lanes in this process. */

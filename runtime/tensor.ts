@@ -4,46 +4,11 @@
  *
  * @module
  */
+import { allocate, numel, tensor } from "./_tensor_core.ts";
 import type { DType, DTypeArray, Tensor } from "./types.ts";
 
-const CTORS = { float32: Float32Array, int64: BigInt64Array, uint8: Uint8Array } as const;
-
-/** Number of elements of a shape. */
-export function numel(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
-
-/** Allocate a typed array of `dtype` with `n` zeroed elements. */
-export function allocate<D extends DType>(dtype: D, n: number): DTypeArray[D] {
-  return new CTORS[dtype](n) as DTypeArray[D];
-}
-
-/**
- * Make a tensor after checking that `data` holds exactly `numel(dims)` elements.
- *
- * @example
- * ```ts
- * import { tensor } from "./tensor.ts";
- * const t = tensor("float32", [2, 2], new Float32Array([1, 2, 3, 4]));
- * console.assert(t.dims[0] === 2);
- * ```
- */
-export function tensor<D extends DType>(dtype: D, dims: readonly number[], data: DTypeArray[D]): Tensor<D> {
-  if (dims.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new RangeError(`Cannot make tensor: dims '${JSON.stringify(dims)}' are not non-negative integers`);
-  }
-  if (!(data instanceof CTORS[dtype])) {
-    throw new TypeError(`Cannot make tensor: data is not ${dtype} storage`);
-  }
-  if (data.length !== numel(dims)) {
-    throw new RangeError(
-      `Cannot make tensor: dims '${JSON.stringify(dims)}' need ${
-        numel(dims)
-      } elements, data has '${data.length}'`,
-    );
-  }
-  return Object.freeze({ dtype, dims: Object.freeze([...dims]), data });
-}
+export { allocate, numel, tensor } from "./_tensor_core.ts";
+export { addScaled, matmul, relL2, sub, toFloat32 } from "./tensor_math.ts";
 
 /** A zero-filled tensor (float32 unless `dtype` says otherwise). */
 export function zeros<D extends DType = "float32">(dims: readonly number[], dtype?: D): Tensor<D> {
@@ -204,69 +169,4 @@ export function eye(n: number): Tensor<"float32"> {
   const data = new Float32Array(n * n);
   for (let i = 0; i < n; i++) data[i * n + i] = 1;
   return tensor("float32", [n, n], data);
-}
-
-/** Matrix product of two 2-D float32 tensors (small operator matrices; fp32 accumulation per term). */
-export function matmul(a: Tensor<"float32">, b: Tensor<"float32">): Tensor<"float32"> {
-  if (a.dims.length !== 2 || b.dims.length !== 2 || a.dims[1] !== b.dims[0]) {
-    throw new RangeError(
-      `Cannot multiply matrices: '${JSON.stringify(a.dims)}' by '${JSON.stringify(b.dims)}'`,
-    );
-  }
-  const [m, k] = a.dims;
-  const n = b.dims[1];
-  const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s = Math.fround(s + Math.fround(a.data[i * k + p] * b.data[p * n + j]));
-      out[i * n + j] = s;
-    }
-  }
-  return tensor("float32", [m, n], out);
-}
-
-function sameShape(a: Tensor, b: Tensor, what: string): void {
-  if (a.dims.length !== b.dims.length || a.dims.some((d, i) => d !== b.dims[i])) {
-    throw new RangeError(`Cannot ${what}: dims '${JSON.stringify(a.dims)}' vs '${JSON.stringify(b.dims)}'`);
-  }
-}
-
-/** Elementwise `a + s·b` in float32 (`s·b` rounded first, as torch does for `a + s * b`). */
-export function addScaled(a: Tensor<"float32">, b: Tensor<"float32">, s: number): Tensor<"float32"> {
-  sameShape(a, b, "add tensors");
-  const out = new Float32Array(a.data.length);
-  const sf = Math.fround(s);
-  for (let i = 0; i < out.length; i++) out[i] = a.data[i] + Math.fround(sf * b.data[i]);
-  return tensor("float32", a.dims, out);
-}
-
-/** Elementwise `a − b` in float32. */
-export function sub(a: Tensor<"float32">, b: Tensor<"float32">): Tensor<"float32"> {
-  sameShape(a, b, "subtract tensors");
-  const out = new Float32Array(a.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
-  return tensor("float32", a.dims, out);
-}
-
-/** Any tensor's values as float32 (int64 and uint8 masks become 0/1 floats). */
-export function toFloat32(t: Tensor): Tensor<"float32"> {
-  if (t.dtype === "float32") return t as Tensor<"float32">;
-  const out = new Float32Array(t.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = Number(t.data[i]);
-  return tensor("float32", t.dims, out);
-}
-
-/** Relative L2 error ‖out − ref‖ / ‖ref‖ (float64 accumulation; the parity metric). */
-export function relL2(out: Tensor, ref: Tensor): number {
-  sameShape(out, ref, "compare tensors");
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.data.length; i++) {
-    const r = Number(ref.data[i]);
-    const d = Number(out.data[i]) - r;
-    num += d * d;
-    den += r * r;
-  }
-  return den === 0 ? (num === 0 ? 0 : Infinity) : Math.sqrt(num / den);
 }
