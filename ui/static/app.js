@@ -26,7 +26,8 @@ async function api(path, init) {
   return body;
 }
 
-function follow(id) {
+/** Follows run `id`'s events; `attached`: a run started elsewhere, whose prompt and steps the form shows. */
+function follow(id, attached = false) {
   const events = [];
   const source = new EventSource(`/api/runs/${id}/events`);
   current = { id, source, events };
@@ -34,6 +35,8 @@ function follow(id) {
     const event = JSON.parse(message.data);
     events.push(event);
     live.handle(event);
+    if (attached && event.type === "run") $("prompt").value = event.prompt;
+    if (attached && event.type === "step") $("steps").value = String(event.total);
   });
   source.addEventListener("warning", (message) => {
     const li = document.createElement("li");
@@ -44,6 +47,7 @@ function follow(id) {
     source.close();
     const end = JSON.parse(message.data);
     setStatus(end.status);
+    $("eta").textContent = "–";
     if (end.message) $("message").textContent = end.message;
     const run = await api(`/api/runs/${id}`).catch(() => ({}));
     shown = { events };
@@ -116,7 +120,7 @@ async function init() {
   const running = runs.find((run) => run.status === "running");
   if (running) {
     setStatus("running");
-    follow(running.id);
+    follow(running.id, true);
   }
   $("form").addEventListener("submit", generate);
   let resizing = 0;
