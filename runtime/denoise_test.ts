@@ -129,3 +129,47 @@ Deno.test("denoise() refuses inputs of the wrong shape before any model call", a
   );
   await assert.rejects(denoise({ ...base, yMask: slice(expected.y_mask, 0, 0, 1) }), /y mask dims/);
 });
+
+Deno.test("denoise() stops at the next model call after its signal aborts, and the stage still closes", async () => {
+  const { bundle, expected } = await loadToy();
+  const exec = local.create({ threads: 1, arena: false, trim: true });
+  const ctrl = new AbortController();
+  let runs = 0;
+  try {
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor: exec,
+      scheduler: resident.create({}),
+      budget: { bytes: null },
+      passes: 4,
+      emit: (e) => void (e.type === "block" && e.op === "run" && runs++),
+      signal: ctrl.signal,
+    });
+    await assert.rejects(
+      denoise({
+        bundle,
+        runner,
+        sampler: euler.create({}),
+        tokenOps: [],
+        noise: f32(expected.z),
+        y: f32(expected.y),
+        yMask: expected.y_mask,
+        yNull: f32(expected.y_null),
+        cfgScale: 7,
+        timesteps: [1000, 750, 500, 250],
+        fps: 24,
+        height: 40,
+        width: 48,
+        emit: (e) => e.type === "step" && e.step === 0 && ctrl.abort(new Error("user cancelled")),
+        signal: ctrl.signal,
+      }),
+      /user cancelled/,
+    );
+    assert.equal(runs, 4, "one pass of 4 blocks ran, none after the abort");
+    await runner.close();
+    assert.equal((await exec.memory()).residentBytes, 0);
+  } finally {
+    await exec.close();
+  }
+});
