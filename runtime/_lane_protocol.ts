@@ -20,6 +20,7 @@ export interface LaneSessionOptions {
   arena: boolean;
   trim: boolean;
   optimization: "disabled" | "basic" | "extended" | "all";
+  prepack: boolean;
 }
 
 /** What a lane is asked to do. */

@@ -92,11 +92,11 @@ Deno.test("local executor refuses work before start() and for unloaded blocks", 
   await exec.close();
 });
 
-Deno.test("local executor with optimization 'disabled' computes the same block output", async () => {
+Deno.test("local executor without graph optimization or pre-packing computes the same block output", async () => {
   const { refs, env } = await toy();
   const outs = [];
-  for (const optimization of ["all", "disabled"] as const) {
-    const exec = local.create({ threads: 1, arena: false, trim: false, optimization });
+  for (const [optimization, prepack] of [["all", true], ["disabled", false]] as const) {
+    const exec = local.create({ threads: 1, arena: false, trim: false, optimization, prepack });
     await exec.start(1);
     const b = await exec.load({ ...refs[0], lane: 0 });
     outs.push((await exec.run(b, env)).h);

@@ -53,7 +53,13 @@ async function handle(req: LaneRequest): Promise<void> {
         interOpNumThreads: 1,
         graphOptimizationLevel: req.options.optimization,
         logSeverityLevel: 3,
-        extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+        extra: {
+          session: {
+            intra_op: { allow_spinning: "0" },
+            inter_op: { allow_spinning: "0" },
+            disable_prepacking: req.options.prepack ? "0" : "1",
+          },
+        },
       });
       const id = nextSession++;
       sessions.set(id, session);
