@@ -128,4 +128,11 @@ async function main(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`parity: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}
