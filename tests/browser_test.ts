@@ -131,13 +131,20 @@ Deno.test({
     assert.ok(await page.isVisible('svg[data-chart="timeline"] >> text="lane 1 load"'), "two lanes");
     assert.ok(await page.isVisible('svg[data-chart="memory"]'));
     assert.ok(await page.isVisible('svg[data-chart="cosine"]'), "the drift-cosine curve of dynamic LPL");
-    // a still frame in the screenshot rather than the player's buffering state
+    // it plays; then a still frame for the screenshot rather than the player's buffering state
+    await page.waitForFunction(
+      `(() => { const v = document.querySelector("video"); return !v.paused && v.currentTime > 0.3; })()`,
+      undefined,
+      { timeout: 20_000 },
+    );
     await page.evaluate(`(async () => {
       const v = document.querySelector("video");
       v.pause();
-      v.currentTime = v.duration / 2;
+      v.currentTime = 1;
       await new Promise((resolve) => v.addEventListener("seeked", resolve, { once: true }));
+      while (v.readyState < 4) await new Promise((resolve) => setTimeout(resolve, 50));
     })()`);
+    await page.waitForTimeout(300);
     assert.deepEqual(errors, []);
     const artifacts = join(ROOT, "out", "test-artifacts");
     await Deno.mkdir(artifacts, { recursive: true });

@@ -10,8 +10,10 @@ export function showResult(run, events, status) {
   $("result").hidden = !files["video.mp4"] && !events.some((e) => e.type === "block");
   $("media").hidden = !files["video.mp4"];
   const video = $("video");
-  if (files["video.mp4"]) video.src = `${files["video.mp4"]}?t=${Date.now()}`;
-  else video.removeAttribute("src");
+  if (files["video.mp4"]) {
+    video.src = `${files["video.mp4"]}?t=${Date.now()}`;
+    video.play().catch(() => {}); // muted, so browsers allow it; the controls remain if they do not
+  } else video.removeAttribute("src");
   $("gif-link").hidden = !files["video.gif"];
   if (files["video.gif"]) $("gif-link").href = files["video.gif"];
   $("report-link").hidden = !files["report.json"];
