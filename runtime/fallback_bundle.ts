@@ -9,6 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { BUNDLE_SCHEMA } from "./bundle.ts";
 import { BundleError } from "./errors.ts";
 import type { Recipe } from "./recipe.ts";
 
@@ -25,6 +26,15 @@ async function python(args: string[]): Promise<void> {
   if (!out.success) {
     const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
     throw new Error(lines[lines.length - 1] || `exit code ${out.code}`);
+  }
+}
+
+/** Whether a bundle.json exists with the schema this runtime reads (an older fallback is rebuilt). */
+function readableSchema(path: string): boolean {
+  try {
+    return JSON.parse(Deno.readTextFileSync(path)).schema === BUNDLE_SCHEMA;
+  } catch {
+    return false;
   }
 }
 
@@ -55,7 +65,7 @@ export async function resolveBundleDir(recipe: Recipe, warn: (message: string) =
   if (!fallback) return recipe.bundle;
   const shown = relative(Deno.cwd(), fallback.dir) || ".";
   const missing = `'${relative(Deno.cwd(), join(recipe.bundle, "bundle.json"))}' is missing`;
-  if (existsSync(join(fallback.dir, "bundle.json"))) {
+  if (readableSchema(join(fallback.dir, "bundle.json"))) {
     warn(
       `${missing}: using the random-weight '${fallback.random}' bundle at '${shown}' (its videos are noise)`,
     );
