@@ -48,8 +48,9 @@ const RUN_FILES = { "video.mp4": "video", "video.gif": "gif", "report.json": "re
  * The preview UI app over `backend`, writing runs under `outDir`.
  *
  * @example
- * ```ts
- * const app = createApp({ backend: runtimeBackend("recipes"), outDir: "out/ui" });
+ * ```ts ignore
+ * import { runtimeBackend } from "./runtime_backend.ts";
+ * const app = createApp({ backend: runtimeBackend({ recipesDir: "recipes" }), outDir: "out/ui" });
  * Deno.serve({ port: 8787, hostname: "127.0.0.1" }, app.fetch);
  * ```
  */

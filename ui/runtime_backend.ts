@@ -119,6 +119,7 @@ function pluginList(kind: PluginKind) {
  *
  * @example
  * ```ts
+ * import { createApp } from "./app.ts";
  * const app = createApp({ backend: runtimeBackend({ recipesDir: "recipes" }), outDir: "out/ui" });
  * ```
  */
