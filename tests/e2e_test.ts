@@ -195,3 +195,30 @@ Deno.test("a run cancelled between blocks rejects and leaves no files", async ()
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a missing bundle with bundle_fallback builds a random bundle once, then reuses it, with warnings", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const fallback = `bundle_fallback: { random: tiny, dir: ${JSON.stringify(join(tmp, "fb"))} }`;
+    const path = await writeRecipe(
+      tmp,
+      "r.yaml",
+      tinyRecipe(join(tmp, "missing"), join(tmp, "out"), fallback),
+    );
+    const warnings: string[] = [];
+    const first = await generate(await loadRecipe(path), { warn: (m) => warnings.push(m) });
+    assert.match(
+      warnings[0],
+      /missing\/bundle\.json' is missing: building a random-weight 'tiny' bundle at '.*fb'/,
+    );
+    assert.ok(existsSync(join(tmp, "fb", "bundle.json")) && existsSync(first.outputs[0].mp4));
+    const again: string[] = [];
+    await generate(await loadRecipe(path), { warn: (m) => again.push(m) });
+    assert.match(
+      again[0],
+      /is missing: using the random-weight 'tiny' bundle at '.*fb' \(its videos are noise\)/,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
