@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { isAbsolute, resolve } from "node:path";
+import { resolve } from "node:path";
 import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { RecipeError } from "./errors.ts";
@@ -165,7 +165,8 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
   return {
     file,
     baseDir,
-    bundle: isAbsolute(r.bundle) ? r.bundle : resolve(baseDir, r.bundle),
+    // a recipe's paths are relative to the recipe; a command-line --bundle to the current directory
+    bundle: resolve(overrides.bundle !== undefined ? options.cwd ?? Deno.cwd() : baseDir, r.bundle),
     bundleFallback: r.bundle_fallback
       ? { random: r.bundle_fallback.random, dir: resolve(baseDir, r.bundle_fallback.dir) }
       : null,

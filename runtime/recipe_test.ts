@@ -80,11 +80,18 @@ Deno.test("parseRecipe() applies overrides before validation and names them in e
   const label = (k: string) => ({ "output.dir": "--out", steps: "--steps" }[k] ?? `--${k}`);
   const r = parseRecipe(GOOD, {
     file: "recipes/x.yaml",
-    overrides: { prompt: "a blue square", seed: 3, "output.dir": "elsewhere", steps: undefined },
+    overrides: {
+      prompt: "a blue square",
+      seed: 3,
+      "output.dir": "elsewhere",
+      steps: undefined,
+      bundle: "m/b",
+    },
     overrideLabel: label,
     cwd: "/tmp",
   });
   assert.deepEqual([r.prompts, r.seed, r.steps, r.output.dir], [["a blue square"], 3, 12, "/tmp/elsewhere"]);
+  assert.equal(r.bundle, "/tmp/m/b", "a command-line path is relative to the current directory");
   assert.equal(r.locate(["seed"]), "option --seed");
   const e = recipeError(() =>
     parseRecipe(GOOD, { file: "recipes/x.yaml", overrides: { steps: 0 }, overrideLabel: label })
