@@ -1,0 +1,105 @@
+"""Tests of the Core ML export: run with `scripts/py -m pytest ios-bridge/coreml_export_test.py`.
+
+Core ML predictions need macOS/iOS, so the converted packages are checked by their descriptions (names,
+shape ranges) and the torch twins by exact equality with the team's modules and by parity with the
+bundle's ONNX blocks.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock  # noqa: E402
+from export.denoiser_blocks import DenoiserBlock, FinalBlock, example_inputs  # noqa: E402
+from export.stdit3_config import STDiT3Config, preset  # noqa: E402
+from export.stdit3_layers import RotaryEmbedding  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("cfg", [preset("tiny"), STDiT3Config(hidden_size=32, depth=1, num_heads=2,
+                                                               caption_channels=16, model_max_length=4,
+                                                               patch_size=(2, 2, 1))])
+def test_twins_equal_the_team_modules_at_any_shape(cfg: STDiT3Config) -> None:
+    torch.manual_seed(0)
+    freqs = RotaryEmbedding(cfg.head_dim).freqs.detach()
+    pairs = [(DenoiserBlock(cfg, t, freqs if t else None), "block") for t in (False, True)]
+    pairs.append((FinalBlock(cfg), "final"))
+    with torch.no_grad():
+        for inner, kind in pairs:
+            twin = CoreMLDenoiserBlock(inner) if kind == "block" else CoreMLFinalBlock(inner, cfg.out_channels)
+            for B, T, Tm, H, W in ((2, 3, 2, 2, 5), (1, 4, 4, 3, 1), (2, 5, 3, 1, 2)):
+                args = example_inputs(cfg, kind, B=B, T=T, Tm=Tm, H=H, W=W, seed=T)
+                want, got = inner(*args), twin(*args)
+                assert got.shape == want.shape
+                assert torch.allclose(got, want, rtol=0, atol=1e-6), (kind, B, T, Tm, H, W)
+
+
+ct = pytest.importorskip("coremltools", reason="coremltools is not installed (.venv/bin/pip install coremltools)")
+from coreml_export import CoreMLExportError, export_coreml, main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    subprocess.run([sys.executable, "-m", "export", "random", "--config", "tiny", "--stages", "denoiser",
+                    "--seed", "5", "--threads", "1", "--quiet", "--out", str(out)], cwd=ROOT, check=True)
+    return out
+
+
+def test_export_writes_packages_with_the_bundle_names_and_ranges(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "coreml"
+    manifest = export_coreml(bundle, out, precision="fp16", blocks=["embed", "temporal_01", "final"],
+                             dims="B=2,T=1:16", log=lambda _: None)
+    entries = {b["name"]: b for b in json.loads((bundle / "bundle.json").read_text())["denoiser"]["blocks"]}
+    assert json.loads((out / "coreml.json").read_text()) == manifest
+    assert [b["name"] for b in manifest["blocks"]] == ["embed", "temporal_01", "final"]
+    for block in manifest["blocks"]:
+        entry = entries[block["name"]]
+        assert block["parity"] < 1e-5
+        saved = ct.models.MLModel(str(out / block["file"]), skip_model_load=True).get_spec().description
+        assert [i.name for i in saved.input] == [io["name"] for io in entry["inputs"]]
+        assert [o.name for o in saved.output] == [io.get("onnx_name", io["name"]) for io in entry["outputs"]]
+        assert block["outputs"] == [o.name for o in saved.output]
+        for io, shape in zip(entry["inputs"], saved.input):
+            ranges = [[r.lowerBound, r.upperBound] for r in shape.type.multiArrayType.shapeRange.sizeRanges]
+            want = [[d, d] if isinstance(d, int) else {"B": [2, 2], "T": [1, 16]}.get(d, manifest["dims"][d])
+                    for d in io["dims"]]
+            assert ranges == want or (not ranges and all(lo == hi for lo, hi in want)), io["name"]
+    assert manifest["blocks"][1]["outputs"] == ["h_out"]
+    assert sorted(p.name for p in out.iterdir()) == ["coreml.json", "denoiser"]
+
+
+def test_export_refuses_weights_that_do_not_match_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    doc = json.loads((bundle / "bundle.json").read_text())
+    doc["source"]["detail"] = doc["source"]["detail"].replace("seed=5", "seed=6")
+    fake = tmp_path / "other-seed"
+    fake.mkdir()
+    (fake / "bundle.json").write_text(json.dumps(doc))
+    (fake / "denoiser").symlink_to(bundle / "denoiser")
+    with pytest.raises(CoreMLExportError, match=r"Cannot convert block 'embed': the rebuilt torch block differs "
+                                                r"from the bundle's ONNX block \(relative L2 '[0-9.e+-]+' > '0.0001'\)"):
+        export_coreml(fake, tmp_path / "out", log=lambda _: None)
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-seed"], "no temporary folder left behind"
+    doc["source"] = {"kind": "trained", "detail": "x"}
+    (fake / "bundle.json").write_text(json.dumps(doc))
+    with pytest.raises(CoreMLExportError, match="its source is 'trained'; pass --stdit CHECKPOINT"):
+        export_coreml(fake, tmp_path / "out", log=lambda _: None)
+
+
+def test_cli_prints_one_line_and_exits_1_on_bad_options(bundle: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(bundle), "--out", str(tmp_path / "o"), "--dims", "T=4:2"]) == 1
+    assert capsys.readouterr().err.strip() == "Cannot read --dims entry 'T=4:2': sizes must satisfy 1 <= MIN <= MAX"
+    assert main([str(bundle), "--out", str(tmp_path / "o"), "--blocks", "embed,nope"]) == 1
+    assert "Cannot convert blocks ['nope']" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
