@@ -1,0 +1,130 @@
+/**
+ * Measures the bridge on this machine: frame transport throughput (a 64 MiB tensor echoed over TCP),
+ * the per-request cost of a tiny block through the loopback device vs the local executor, and one
+ * denoiser pass of a bundle on both. Prints medians; compare ratios, not absolute times (shared CPU).
+ *
+ *   deno run -A ios-bridge/bench_loopback.ts [--bundle DIR] [--reps N]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { loadBundle, stageOf } from "../runtime/bundle.ts";
+import { local } from "../runtime/executor_local.ts";
+import { gaussianNoise } from "../runtime/rng.ts";
+import type { Executor, TensorMap } from "../runtime/types.ts";
+import { FrameConnection } from "./connection.ts";
+import { ios } from "./executor.ts";
+import { startLoopbackDevice } from "./loopback_device.ts";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function echoThroughput(mib: number, reps: number): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = listener.accept().then((conn) => {
+    const link: FrameConnection = new FrameConnection(conn, {
+      onFrame: (f) => void link.send({ type: "result", id: f.header.id }, f.tensors),
+      onClose: () => {},
+    });
+    return link.done;
+  });
+  const waiting = new Map<number, () => void>();
+  const client = new FrameConnection(
+    await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port }),
+    { onFrame: (f) => waiting.get(f.header.id)?.(), onClose: () => {} },
+  );
+  const x = { x: gaussianNoise([mib * 262144], 1) };
+  const times: number[] = [];
+  for (let i = 1; i <= reps; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve) => (waiting.set(i, resolve), client.send({ type: "run", id: i }, x)));
+    times.push(performance.now() - t);
+  }
+  client.close();
+  await server;
+  listener.close();
+  return (2 * mib) / (median(times) / 1000); // MiB moved (there and back) per second
+}
+
+async function blockTimes(exec: Executor, dir: string, reps: number, feeds: TensorMap) {
+  const bundle = await loadBundle(dir);
+  const blocks = stageOf(bundle, "denoiser").blocks;
+  await exec.start(1);
+  const loaded = [];
+  for (const b of blocks) {
+    loaded.push(
+      await exec.load({ stage: "denoiser", name: b.name, path: join(dir, b.file), bytes: b.bytes, lane: 0 }),
+    );
+  }
+  const pass: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const env: TensorMap = { ...feeds };
+    const t = performance.now();
+    for (const [i, b] of blocks.entries()) {
+      const out = await exec.run(
+        loaded[i],
+        Object.fromEntries(b.inputs.map((io) => [io.name, env[io.name]])),
+      );
+      for (const io of b.outputs) env[io.name] = out[io.onnx_name ?? io.name];
+    }
+    pass.push(performance.now() - t);
+  }
+  for (const b of loaded) await exec.unload(b);
+  await exec.close();
+  return { passMs: median(pass), blocks: blocks.length };
+}
+
+function passFeeds(cin: number, cc: number, lmax: number): TensorMap {
+  const T = 5, H = 16, W = 16, L = Math.min(lmax, 8);
+  const eye = new Float32Array(T * T).map((_, i) => (i % (T + 1) === 0 ? 1 : 0));
+  return {
+    x: gaussianNoise([2, cin, T, H, W], 1),
+    timestep: { dtype: "float32", dims: [2], data: new Float32Array([500, 500]) },
+    y: gaussianNoise([2, L, cc], 2),
+    y_mask: { dtype: "float32", dims: [2, L], data: new Float32Array(2 * L).fill(1) },
+    x_mask: { dtype: "float32", dims: [2, T], data: new Float32Array(2 * T).fill(1) },
+    fps: { dtype: "float32", dims: [2], data: new Float32Array([24, 24]) },
+    height: { dtype: "float32", dims: [1], data: new Float32Array([128]) },
+    width: { dtype: "float32", dims: [1], data: new Float32Array([128]) },
+    merge_t: { dtype: "float32", dims: [T, T], data: eye },
+    unmerge_t: { dtype: "float32", dims: [T, T], data: eye },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { bundle: { type: "string" }, reps: { type: "string" } },
+  });
+  const reps = Number(values.reps ?? 7);
+  console.log(
+    `frame transport: ${(await echoThroughput(64, reps)).toFixed(0)} MiB/s (64 MiB tensor, both ways)`,
+  );
+  if (values.bundle) {
+    const bundle = await loadBundle(values.bundle);
+    const d = stageOf(bundle, "denoiser");
+    const cc = bundle.null_caption?.dims[1] ?? 32;
+    const feeds = passFeeds(d.in_channels, cc, bundle.null_caption?.dims[0] ?? 8);
+    const here = await blockTimes(
+      local.create({ threads: 1, arena: false, trim: true }),
+      values.bundle,
+      reps,
+      feeds,
+    );
+    const device = startLoopbackDevice({ bundleDir: values.bundle, port: 0, lanes: 1 });
+    const there = await blockTimes(
+      ios.create(ios.options.parse({ port: device.port })),
+      values.bundle,
+      reps,
+      feeds,
+    );
+    await device.close();
+    console.log(`denoiser pass (${here.blocks} blocks, B=2 T=5 16x16 latent), median of ${reps}:`);
+    console.log(
+      `  local ${here.passMs.toFixed(1)} ms, ios via loopback ${there.passMs.toFixed(1)} ms ` +
+        `(+${((there.passMs - here.passMs) / here.blocks).toFixed(2)} ms per block, ratio ${
+          (there.passMs / here.passMs).toFixed(2)
+        })`,
+    );
+  }
+}
