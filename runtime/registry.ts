@@ -1,6 +1,6 @@
 /**
  * The plugin registry: resolves a recipe's plugin spec to a plugin instance, from the built-ins
- * (samplers/mod.ts, plugins/mod.ts, schedulers/mod.ts, the local executor) by name, or from a user module
+ * (samplers/mod.ts, plugins/mod.ts, schedulers/mod.ts, the local and ios executors) by name, or from a user module
  * that exports `plugin: PluginDefinition`, with options validated by the plugin's own zod schema.
  *
  * @module
@@ -12,6 +12,7 @@ import { samplers } from "../samplers/mod.ts";
 import { schedulers } from "../schedulers/mod.ts";
 import { PluginError } from "./errors.ts";
 import { local } from "./executor_local.ts";
+import { ios } from "../ios-bridge/executor.ts";
 import type { PluginDefinition, PluginKind, PluginKinds } from "./types.ts";
 
 /** How a recipe names a plugin: a built-in `name`, or a module path `plugin`, plus the plugin's options. */
@@ -30,7 +31,13 @@ const HOOKS: Record<PluginKind, string[]> = {
 
 /** Every built-in plugin definition (read at call time, so lists appended to later are seen). */
 export function builtinPlugins(kind?: PluginKind): PluginDefinition[] {
-  const all: PluginDefinition[] = [...samplers, ...plugins, ...schedulers, local as PluginDefinition];
+  const all: PluginDefinition[] = [
+    ...samplers,
+    ...plugins,
+    ...schedulers,
+    local as PluginDefinition,
+    ios as PluginDefinition,
+  ];
   return kind ? all.filter((d) => d.kind === kind) : all;
 }
 
