@@ -1,18 +1,23 @@
-"""Core ML twins of the team's STDiT3 block wrappers (export/denoiser_blocks.py), for conversion only.
+"""Core ML twins of the team's block wrappers (export/denoiser_blocks.py, export/vae_export.py), for
+conversion only.
 
 Core ML tensors have rank ≤ 5. The team's block and final-layer forwards keep the residual stream as
 [B, T, H, W, C] and build their adaLN modulation at rank 6, and `final` unpatchifies through a rank-8
 permute: fine for ONNX, refused by Core ML. The twins below own the team's modules (same weights, same
 attention, cross-attention, MLP and linear layers) and only re-express the outer forwards at rank ≤ 5:
-the residual stream as [B, T, S, C] with S = H·W, and the unpatchify in three rank-5 steps. The `embed`
-block converts as it is. `coreml_export.py` checks every twin against the bundle's ONNX block first.
+the residual stream as [B, T, S, C] with S = H·W, and the unpatchify in three rank-5 steps. Likewise
+the temporal VAE decoder's depth-to-time step (a rank-6 reshape). The denoiser's `embed`, the T5 blocks
+and the spatial VAE decoder convert as they are. `coreml_export.py` checks every block against the
+bundle's ONNX block first.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from export.denoiser_blocks import DenoiserBlock, FinalBlock
+from export.vae_export import TemporalDecodeBlock
 from export.stdit3_layers import MASK_BIAS, layer_norm, modulate, positions
 
 
@@ -81,3 +86,35 @@ class CoreMLFinalBlock(nn.Module):
         # time: [B, T, co, pt, S] → [B, co, T·pt, S] → [B, co, T·pt, H·ph, Wp]
         x = x.reshape(B, T, co, pt, -1).permute(0, 2, 1, 3, 4).flatten(2, 3)
         return x.reshape(B, co, T * pt, H * ph, -1)
+
+
+def _depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """export.vae_temporal.depth_to_time at rank 5: [B, C·f, T, H, W] → [B, C, T·f, H, W] via [B, C, f, T, H·W]."""
+    if factor == 1:
+        return x
+    b, cf, t, h, w = x.shape
+    y = x.reshape(b, cf // factor, factor, t, h * w).permute(0, 1, 3, 2, 4)
+    return y.reshape(b, cf // factor, t * factor, h, w)
+
+
+class CoreMLTemporalDecode(nn.Module):
+    """z [B, C, t, h, w] → z_frames: `TemporalDecodeBlock` with its depth-to-time step at rank 5."""
+
+    def __init__(self, inner: TemporalDecodeBlock) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        blk = self.inner
+        dec = blk.decoder
+        if blk.scale is not None:
+            z = z * blk.scale + blk.shift
+        x = dec.conv1(blk.post_quant_conv(z))
+        for block in dec.res_blocks:
+            x = block(x)
+        for i in reversed(range(len(dec.block_res_blocks))):
+            for block in dec.block_res_blocks[i]:
+                x = block(x)
+            if i > 0:
+                x = _depth_to_time(dec.conv_blocks[i - 1](x), dec.time_strides[i - 1])
+        return dec.conv_out(F.silu(dec.norm1(x)))

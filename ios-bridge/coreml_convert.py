@@ -1,9 +1,14 @@
 """Core ML conversion of one traced block: flexible input shapes from the bundle's symbolic dims, the
-bundle's input and output names, fp16 or fp32 compute, an ML Program (.mlpackage) for iOS 17+.
+bundle's input and output names, fp16 or fp32 compute, an ML Program (.mlpackage) for iOS 17+. int64
+inputs (T5 token ids) become int32 (Core ML has no int64 arrays; the device converts, range-checked).
 
-coremltools 9.0 casts a constant shape value to int with `int(np.array([n]))`, which numpy ≥ 2.4
-refuses ("only 0-dimensional arrays can be converted to Python scalars"); `_int` below re-registers
-that one torch op with the same semantics, reading the single element explicitly.
+Two torch ops are re-registered (coremltools' documented `register_torch_op(override=True)`), with the
+same semantics:
+- `int`: coremltools 9.0 casts a constant shape value with `int(np.array([n]))`, which numpy ≥ 2.4
+  refuses ("only 0-dimensional arrays can be converted to Python scalars");
+- `group_norm`: coremltools builds a constant [N, G, C/G, ...] shape, which fails for a flexible batch
+  (the VAE's) and makes a rank-6 tensor for 5-D input (the temporal VAE's); ours normalises over
+  [N, G, -1] from the runtime shape and reshapes back.
 """
 from __future__ import annotations
 
@@ -34,8 +39,30 @@ def _int(context, node) -> None:  # noqa: ANN001 (coremltools converter signatur
     context.add(res, node.name)
 
 
+@register_torch_op(override=True)
+def group_norm(context, node) -> None:  # noqa: ANN001 (coremltools converter signature)
+    """aten::group_norm(x, groups, weight, bias, eps, cudnn): GroupNorm for any rank and a flexible batch."""
+    x, groups, weight, bias, eps = _get_inputs(context, node, expected=6)[:5]
+    g = int(groups.val)
+    shape = mb.shape(x=x)
+    grouped = mb.concat(values=[mb.slice_by_index(x=shape, begin=[0], end=[1]), np.array([g, -1], np.int32)], axis=0)
+    y = mb.reshape(x=x, shape=grouped)
+    mean = mb.reduce_mean(x=y, axes=[2], keep_dims=True)
+    centered = mb.sub(x=y, y=mean)
+    var = mb.reduce_mean(x=mb.mul(x=centered, y=centered), axes=[2], keep_dims=True)
+    y = mb.real_div(x=centered, y=mb.sqrt(x=mb.add(x=var, y=np.float32(eps.val))))
+    y = mb.reshape(x=y, shape=shape)
+    channel = [1, -1] + [1] * (x.rank - 2)
+    if weight is not None:
+        y = mb.mul(x=y, y=mb.reshape(x=weight, shape=channel))
+    if bias is not None:
+        y = mb.add(x=y, y=mb.reshape(x=bias, shape=channel))
+    context.add(mb.identity(x=y, name=node.name))
+
+
 def parse_dims(text: str | None) -> dict[str, tuple[int, int]]:
-    """`"B=2,T=1:32"` → {"B": (2, 2), "T": (1, 32)}: a fixed size or an inclusive range per symbol."""
+    """`"B=2,T=1:32,vae.N=1:8"` → {"B": (2, 2), ...}: a fixed size or an inclusive range per symbol,
+    optionally for one stage only (`stage.SYMBOL`)."""
     out: dict[str, tuple[int, int]] = {}
     for part in filter(None, (text or "").split(",")):
         key, _, value = part.partition("=")
@@ -50,12 +77,25 @@ def parse_dims(text: str | None) -> dict[str, tuple[int, int]]:
     return out
 
 
-def default_dims(max_length: int, patch: Sequence[int]) -> dict[str, tuple[int, int]]:
-    """Ranges for every symbolic dim: batch ≤ 4 (one prompt with CFG is 2), ≤ 64 latent frames,
-    patch grids ≤ 128×128 (1024 px), text ≤ the model's max length; Hp/Wp follow H/W × patch."""
-    _, ph, pw = patch
-    return {"B": (1, 4), "T": (1, 64), "Tm": (1, 64), "H": (1, 128), "W": (1, 128),
-            "Hp": (1, 128 * ph), "Wp": (1, 128 * pw), "L": (1, max_length)}
+def stage_dims(stage: str, spec: Mapping, given: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Ranges of a stage's symbolic input dims: defaults from its bundle.json object, then `given`.
+
+    Defaults: batch ≤ 4 (one prompt with CFG is 2); text ≤ the max length; latent frames ≤ 64 and patch
+    grids ≤ 128×128 (Hp/Wp = × patch) for the denoiser; a chunk's latents, a micro-batch of frames and
+    latent grids ≤ 128×128 (1024 px) for the VAE.
+    """
+    if stage == "text":
+        dims = {"B": (1, 4), "L": (1, int(spec["max_length"]))}
+    elif stage == "denoiser":
+        _, ph, pw = spec["patch_size"]
+        dims = {"B": (1, 4), "T": (1, 64), "Tm": (1, 64), "H": (1, 128), "W": (1, 128),
+                "Hp": (1, 128 * ph), "Wp": (1, 128 * pw), "L": (1, int(spec["model_max_length"]))}
+    else:
+        frames = max(int(spec["spatial_micro_batch"]), int(spec["chunk_frames"]))
+        dims = {"B": (1, 4), "T": (1, int(spec["chunk_latents"])), "N": (1, frames), "H": (1, 128), "W": (1, 128)}
+    dims.update({k: v for k, v in given.items() if "." not in k})
+    dims.update({k.split(".", 1)[1]: v for k, v in given.items() if k.startswith(f"{stage}.")})
+    return dims
 
 
 def _input_types(io: Sequence[Mapping], args: Sequence[torch.Tensor],
@@ -75,15 +115,18 @@ def _input_types(io: Sequence[Mapping], args: Sequence[torch.Tensor],
             if d not in shared:
                 shared[d] = lo if lo == hi else ct.RangeDim(lo, hi, default=min(max(int(n), lo), hi))
             shape.append(shared[d])
-        types.append(ct.TensorType(name=entry["name"], shape=ct.Shape(shape), dtype=np.float32))
+        dtype = np.int32 if entry["dtype"] == "int64" else np.float32
+        types.append(ct.TensorType(name=entry["name"], shape=ct.Shape(shape), dtype=dtype))
     return types
 
 
 def convert_block(module: torch.nn.Module, args: Sequence[torch.Tensor], block: Mapping, *,
                   dims: Mapping[str, tuple[int, int]], precision: str, target: str) -> ct.models.MLModel:
     """Trace `module(*args)` and convert it with the block's io names (outputs by their ONNX graph names)."""
-    if any(io["dtype"] != "float32" for io in [*block["inputs"], *block["outputs"]]):
-        raise ValueError(f"Cannot convert block '{block['name']}': only float32 inputs and outputs are supported")
+    if any(io["dtype"] not in ("float32", "int64") for io in block["inputs"]) or \
+            any(io["dtype"] != "float32" for io in block["outputs"]):
+        raise ValueError(f"Cannot convert block '{block['name']}': only float32/int64 inputs and float32 outputs")
+    args = [a.to(torch.int32) if a.dtype == torch.int64 else a for a in args]
     with torch.no_grad():
         traced = torch.jit.trace(module.eval(), tuple(args), check_trace=False)
     outputs = [ct.TensorType(name=o.get("onnx_name", o["name"])) for o in block["outputs"]]

@@ -17,10 +17,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock  # noqa: E402
+from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock, CoreMLTemporalDecode  # noqa: E402
+from export.bundle_builders import random_configs  # noqa: E402
 from export.denoiser_blocks import DenoiserBlock, FinalBlock, example_inputs  # noqa: E402
 from export.stdit3_config import STDiT3Config, preset  # noqa: E402
 from export.stdit3_layers import RotaryEmbedding  # noqa: E402
+from export.vae_export import TemporalDecodeBlock, load_vae, random_vae_source  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -43,6 +45,18 @@ def test_twins_equal_the_team_modules_at_any_shape(cfg: STDiT3Config) -> None:
                 assert torch.allclose(got, want, rtol=0, atol=1e-6), (kind, B, T, Tm, H, W)
 
 
+def test_temporal_vae_twin_equals_the_team_block() -> None:
+    cfg = random_configs("tiny")[2]
+    inner = TemporalDecodeBlock(load_vae(cfg, random_vae_source(cfg, 2))).eval()
+    twin = CoreMLTemporalDecode(inner).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for shape in ((1, 4, 2, 3, 5), (2, 4, 5, 4, 2), (1, 4, 1, 1, 1)):
+            z = torch.randn(*shape, generator=g)
+            want, got = inner(z), twin(z)
+            assert got.shape == want.shape and torch.equal(got, want), shape
+
+
 ct = pytest.importorskip("coremltools", reason="coremltools is not installed (.venv/bin/pip install coremltools)")
 from coreml_export import CoreMLExportError, export_coreml, main  # noqa: E402
 
@@ -50,20 +64,26 @@ from coreml_export import CoreMLExportError, export_coreml, main  # noqa: E402
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "b"
-    subprocess.run([sys.executable, "-m", "export", "random", "--config", "tiny", "--stages", "denoiser",
-                    "--seed", "5", "--threads", "1", "--quiet", "--out", str(out)], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "export", "random", "--config", "tiny", "--seed", "5", "--threads", "1",
+                    "--quiet", "--out", str(out)], cwd=ROOT, check=True)
     return out
 
 
 def test_export_writes_packages_with_the_bundle_names_and_ranges(bundle: Path, tmp_path: Path) -> None:
     out = tmp_path / "coreml"
-    manifest = export_coreml(bundle, out, precision="fp16", blocks=["embed", "temporal_01", "final"],
-                             dims="B=2,T=1:16", log=lambda _: None)
-    entries = {b["name"]: b for b in json.loads((bundle / "bundle.json").read_text())["denoiser"]["blocks"]}
+    picked = ["text/embed", "text/layer_01", "denoiser/embed", "temporal_01", "denoiser/final", "temporal_decode",
+              "spatial_decode"]
+    manifest = export_coreml(bundle, out, blocks=picked, dims="B=2,T=1:16,vae.T=1:3", log=lambda _: None)
+    doc = json.loads((bundle / "bundle.json").read_text())
+    entries = {f"{s}/{b['name']}": b for s in ("text", "denoiser", "vae") for b in doc[s]["blocks"]}
     assert json.loads((out / "coreml.json").read_text()) == manifest
-    assert [b["name"] for b in manifest["blocks"]] == ["embed", "temporal_01", "final"]
+    assert [f"{b['stage']}/{b['name']}" for b in manifest["blocks"]] == [
+        "text/embed", "text/layer_01", "denoiser/embed", "denoiser/temporal_01", "denoiser/final",
+        "vae/temporal_decode", "vae/spatial_decode"]
+    assert [b["precision"] for b in manifest["blocks"]] == ["fp32"] * 2 + ["fp16"] * 5
+    assert manifest["dims"]["vae"]["T"] == [1, 3] and manifest["dims"]["denoiser"]["T"] == [1, 16]
     for block in manifest["blocks"]:
-        entry = entries[block["name"]]
+        entry = entries[f"{block['stage']}/{block['name']}"]
         assert block["parity"] < 1e-5
         saved = ct.models.MLModel(str(out / block["file"]), skip_model_load=True).get_spec().description
         assert [i.name for i in saved.input] == [io["name"] for io in entry["inputs"]]
@@ -71,11 +91,12 @@ def test_export_writes_packages_with_the_bundle_names_and_ranges(bundle: Path, t
         assert block["outputs"] == [o.name for o in saved.output]
         for io, shape in zip(entry["inputs"], saved.input):
             ranges = [[r.lowerBound, r.upperBound] for r in shape.type.multiArrayType.shapeRange.sizeRanges]
-            want = [[d, d] if isinstance(d, int) else {"B": [2, 2], "T": [1, 16]}.get(d, manifest["dims"][d])
-                    for d in io["dims"]]
+            want = [[d, d] if isinstance(d, int) else manifest["dims"][block["stage"]][d] for d in io["dims"]]
             assert ranges == want or (not ranges and all(lo == hi for lo, hi in want)), io["name"]
-    assert manifest["blocks"][1]["outputs"] == ["h_out"]
-    assert sorted(p.name for p in out.iterdir()) == ["coreml.json", "denoiser"]
+    assert manifest["blocks"][1]["outputs"] == ["hidden_out"] and manifest["blocks"][3]["outputs"] == ["h_out"]
+    assert sorted(p.name for p in out.iterdir()) == ["coreml.json", "denoiser", "text", "vae"]
+    int_input = ct.models.MLModel(str(out / "text/embed.mlpackage"), skip_model_load=True).get_spec()
+    assert int_input.description.input[0].type.multiArrayType.dataType == ct.proto.FeatureTypes_pb2.ArrayFeatureType.INT32
 
 
 def test_export_refuses_weights_that_do_not_match_the_bundle(bundle: Path, tmp_path: Path) -> None:
@@ -85,15 +106,20 @@ def test_export_refuses_weights_that_do_not_match_the_bundle(bundle: Path, tmp_p
     fake.mkdir()
     (fake / "bundle.json").write_text(json.dumps(doc))
     (fake / "denoiser").symlink_to(bundle / "denoiser")
-    with pytest.raises(CoreMLExportError, match=r"Cannot convert block 'embed': the rebuilt torch block differs "
-                                                r"from the bundle's ONNX block \(relative L2 '[0-9.e+-]+' > '0.0001'\)"):
-        export_coreml(fake, tmp_path / "out", log=lambda _: None)
+    with pytest.raises(CoreMLExportError, match=r"Cannot convert block 'denoiser/embed': the rebuilt torch block "
+                                                r"differs from the bundle's ONNX block \(relative L2 '[0-9.e+-]+' > "
+                                                r"'0.0001'\)"):
+        export_coreml(fake, tmp_path / "out", stages=["denoiser"], log=lambda _: None)
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other-seed"], "no temporary folder left behind"
     doc["source"] = {"kind": "trained", "detail": "x"}
     (fake / "bundle.json").write_text(json.dumps(doc))
     with pytest.raises(CoreMLExportError, match="its source is 'trained'; pass --stdit CHECKPOINT"):
-        export_coreml(fake, tmp_path / "out", log=lambda _: None)
+        export_coreml(fake, tmp_path / "out", stages=["denoiser"], log=lambda _: None)
+    doc["quantization"] = {"text": "int8-weight"}
+    (fake / "bundle.json").write_text(json.dumps(doc))
+    with pytest.raises(CoreMLExportError, match="Cannot convert the text stage of bundle .*'int8-weight'"):
+        export_coreml(fake, tmp_path / "out", stages=["text"], log=lambda _: None)
 
 
 def test_cli_prints_one_line_and_exits_1_on_bad_options(bundle: Path, tmp_path: Path,
@@ -102,4 +128,6 @@ def test_cli_prints_one_line_and_exits_1_on_bad_options(bundle: Path, tmp_path: 
     assert capsys.readouterr().err.strip() == "Cannot read --dims entry 'T=4:2': sizes must satisfy 1 <= MIN <= MAX"
     assert main([str(bundle), "--out", str(tmp_path / "o"), "--blocks", "embed,nope"]) == 1
     assert "Cannot convert blocks ['nope']" in capsys.readouterr().err
+    assert main([str(bundle), "--out", str(tmp_path / "o"), "--stages", "audio"]) == 1
+    assert capsys.readouterr().err.strip() == "Cannot convert stage 'audio': bundle 'random-tiny' has no such stage"
     assert not (tmp_path / "o").exists()
