@@ -75,8 +75,8 @@ function parse<T>(schema: z.ZodType<T>, frame: Frame, side: string): T {
  * @example
  * ```ts
  * import { parseRequest } from "./messages.ts";
- * const req = parseRequest({ header: { type: "memory", id: 4 }, tensors: {} });
- * console.assert(req.type === "memory");
+ * const { request } = parseRequest({ header: { type: "memory", id: 4 }, tensors: {} });
+ * console.assert(request.type === "memory");
  * ```
  */
 export function parseRequest(frame: Frame): { request: Request; tensors: TensorMap } {

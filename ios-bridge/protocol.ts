@@ -116,7 +116,16 @@ export interface Prelude {
   payloadBytes: number;
 }
 
-/** Read and check a frame's 24-byte prelude (magic, version, sizes); throws ProtocolError. */
+/**
+ * Read and check a frame's 24-byte prelude (magic, version, sizes); throws ProtocolError.
+ *
+ * @example
+ * ```ts
+ * import { decodePrelude, encodeFrame } from "./protocol.ts";
+ * const { headerBytes, payloadBytes } = decodePrelude(encodeFrame({ type: "memory", id: 1 })[0]);
+ * console.assert(headerBytes % 8 === 0 && payloadBytes === 0);
+ * ```
+ */
 export function decodePrelude(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_BYTES): Prelude {
   if (bytes.byteLength < PRELUDE_BYTES) {
     throw new ProtocolError(
@@ -206,7 +215,17 @@ export function decodeBody(headerBytes: Uint8Array, payload: Uint8Array): Frame 
   return { header, tensors };
 }
 
-/** Decode one complete frame held in `bytes` (exactly one frame; throws ProtocolError if truncated). */
+/**
+ * Decode one complete frame held in `bytes` (exactly one frame; throws ProtocolError if truncated).
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, encodeFrame } from "./protocol.ts";
+ * import { concatChunks } from "./frame_reader.ts";
+ * const frame = decodeFrame(concatChunks(encodeFrame({ type: "memory", id: 7 })));
+ * console.assert(frame.header.type === "memory" && frame.header.id === 7);
+ * ```
+ */
 export function decodeFrame(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_BYTES): Frame {
   const { headerBytes, payloadBytes } = decodePrelude(bytes, maxPayloadBytes);
   const total = PRELUDE_BYTES + headerBytes + payloadBytes;
