@@ -74,7 +74,7 @@ export function startLoopbackDevice(options: LoopbackOptions): LoopbackDevice {
     try {
       for await (const conn of listener) {
         conns.add(conn);
-        const executor = local.create({ lanes, threads: options.threads ?? 1, arena: false, trim: true });
+        const executor = local.create(local.options.parse({ lanes, threads: options.threads ?? 1 }));
         const session = serveDeviceSession(conn, {
           bundleDir,
           device: options.device ?? "loopback",
