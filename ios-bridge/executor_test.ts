@@ -45,7 +45,7 @@ Deno.test("ios executor over the loopback device gives latents bit-equal to the 
   try {
     const defs: PluginDefinition<"scheduler">[] = [resident, sequential, concurrent];
     const schedulers = defs.map((d) => d.create(d.options.parse({})));
-    const here = local.create({ threads: 1, arena: false, trim: true });
+    const here = local.create(local.options.parse({ threads: 1 })); // the loopback device uses the same defaults
     const phone = new IosExecutor(ios.options.parse({ port: device.port, timeoutMs: 60_000 }));
     try {
       for (const scheduler of schedulers) {
