@@ -13,7 +13,7 @@ enum TensorCodec {
         case "float32":
             let array = try MLMultiArray(shape: shape, dataType: .float32)  // C-contiguous
             bytes.withUnsafeBytes { src in
-                array.dataPointer.copyMemory(from: src.baseAddress!, byteCount: spec.bytes)
+                if let base = src.baseAddress, spec.bytes > 0 { array.dataPointer.copyMemory(from: base, byteCount: spec.bytes) }
             }
             return array
         case "int64":
