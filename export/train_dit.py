@@ -4,7 +4,7 @@ Needs the finished VAE checkpoint (export/train_vae.py). Resumes models/train/di
 exists; keeps EMA copies of both networks for sampling; stop it any time (the last checkpoint is at most
 `--save-minutes` old) and run the same command again to continue.
 
-    scripts/py -m export.train_dit [--steps 30000] [--device cuda] [--threads 1]
+    scripts/py -m export.train_dit [--steps 20000] [--device cuda] [--threads 1]
 """
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=TRAIN_DIR / "dit.pt")
     ap.add_argument("--vae", type=Path, default=TRAIN_DIR / "vae.pt")
-    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--clips", type=int, default=4000, help="training clips (latents cached once)")
     ap.add_argument("--seed", type=int, default=0)

@@ -42,9 +42,9 @@ def phase_params(vae: VideoAutoencoderPipeline, phase: str) -> list[torch.nn.Par
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=TRAIN_DIR / "vae.pt")
-    ap.add_argument("--steps", type=int, nargs=3, default=[1500, 1200, 400], metavar=("SPATIAL", "TEMPORAL", "JOINT"))
-    ap.add_argument("--batch", type=int, nargs=3, default=[32, 12, 4], metavar=("FRAMES", "CLIPS", "CLIPS"))
-    ap.add_argument("--lr", type=float, nargs=3, default=[2e-3, 1e-3, 3e-4])
+    ap.add_argument("--steps", type=int, nargs=3, default=[1000, 1200, 300], metavar=("SPATIAL", "TEMPORAL", "JOINT"))
+    ap.add_argument("--batch", type=int, nargs=3, default=[32, 8, 4], metavar=("FRAMES", "CLIPS", "CLIPS"))
+    ap.add_argument("--lr", type=float, nargs=3, default=[1e-3, 1e-3, 3e-4])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
