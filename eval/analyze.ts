@@ -3,15 +3,16 @@
  *
  * Background: median of the frame borders. Object colour: mean of the pixels farthest from the background
  * (the object's core), named by the nearest world colour. Mask: pixels more than half-way from the
- * background towards that colour. Shape: per frame, the largest connected component's IoU with an ideal
- * circle, square and upward triangle filling its bounding box, summed over frames. Motion: least-squares
+ * background towards that colour. Shape: per frame, the largest connected component's share of pixels in the
+ * top half of its bounding box (an upward triangle has 1/4) and how much of the box's corners it fills (a
+ * square all, a circle little), averaged over frames. Motion: least-squares
  * velocity of the component's centroid; the dominant axis and its sign name the direction.
  *
  * @module
  */
 import type { Frames } from "../runtime/frames.ts";
 import { borderMedian, type Component, distanceMap, largestComponent } from "./object_mask.ts";
-import { BACKGROUNDS, COLORS, nearestName, type Rgb, SHAPES } from "./palette.ts";
+import { BACKGROUNDS, COLORS, nearestName, type Rgb } from "./palette.ts";
 
 /** What the analyzer found in one clip ("none" where there is no object to measure). */
 export interface ClipAnalysis {
@@ -20,7 +21,8 @@ export interface ClipAnalysis {
   shape: string;
   motion: string;
   objectRgb: Rgb | null;
-  shapeScores: Record<string, number>;
+  /** Shape cues averaged over the frames with an object. */
+  shapeFeatures: ShapeFeatures | null;
   /** Centroid displacement over the clip, pixels [dx, dy] (y grows downwards). */
   displacement: [number, number];
   /** Frames where an object component was found. */
@@ -31,33 +33,33 @@ const MIN_OBJECT_DISTANCE = 40; // RGB distance from the background below which 
 const MIN_COMPONENT_PIXELS = 12;
 const STILL_PIXELS = 2; // total displacement below this is "still"
 
-/** Fraction of the bounding box that an ideal `shape` covers, evaluated at pixel (x, y)'s centre. */
-function inside(shape: string, c: Component, x: number, y: number): boolean {
-  const rx = (c.x1 + 1 - c.x0) / 2, ry = (c.y1 + 1 - c.y0) / 2;
-  const dx = (x + 0.5 - (c.x0 + rx)) / rx, dy = (y + 0.5 - (c.y0 + ry)) / ry;
-  if (shape === "circle") return dx * dx + dy * dy <= 1;
-  if (shape === "triangle") return Math.abs(dx) <= (dy + 1) / 2;
-  return true; // square: the whole box
+/** Shape cues of one component (both insensitive to blurred or rounded edges). */
+export interface ShapeFeatures {
+  /** Share of the component's pixels in the top half of its bounding box: triangle 1/4, circle/square 1/2. */
+  topShare: number;
+  /** Filled fraction of the four corner cells (each a quarter of the box side): square 1, circle about 0.1. */
+  cornerFill: number;
 }
 
-/** IoU of the component with each ideal shape fitted to its bounding box. */
-export function shapeIou(c: Component, width: number): Record<string, number> {
-  const bw = c.x1 - c.x0 + 1;
-  const member = new Uint8Array(bw * (c.y1 - c.y0 + 1));
-  for (const p of c.pixels) member[(Math.floor(p / width) - c.y0) * bw + (p % width) - c.x0] = 1;
-  const out: Record<string, number> = {};
-  for (const s of SHAPES) {
-    let inter = 0, area = 0;
-    for (let y = c.y0; y <= c.y1; y++) {
-      for (let x = c.x0; x <= c.x1; x++) {
-        if (!inside(s, c, x, y)) continue;
-        area++;
-        inter += member[(y - c.y0) * bw + x - c.x0];
-      }
-    }
-    out[s] = inter / (c.pixels.length + area - inter);
+/** Measure the shape cues of a component of a frame `width` pixels wide. */
+export function shapeFeatures(c: Component, width: number): ShapeFeatures {
+  const bw = c.x1 - c.x0 + 1, bh = c.y1 - c.y0 + 1;
+  const midY = c.y0 + bh / 2;
+  const cw = bw / 4, ch = bh / 4;
+  let top = 0, corner = 0;
+  for (const p of c.pixels) {
+    const x = p % width, y = Math.floor(p / width);
+    if (y + 0.5 < midY) top++;
+    const dx = x + 0.5 - c.x0, dy = y + 0.5 - c.y0;
+    if ((dx < cw || dx > bw - cw) && (dy < ch || dy > bh - ch)) corner++;
   }
-  return out;
+  return { topShare: top / c.pixels.length, cornerFill: corner / (4 * cw * ch) };
+}
+
+/** Name the shape: a light top half is a triangle; otherwise filled corners make a square. */
+export function classifyShape(f: ShapeFeatures): string {
+  if (f.topShare < 0.39) return "triangle"; // 1/4 ideal; blur adds a symmetric halo that lifts it
+  return f.cornerFill > 0.5 ? "square" : "circle";
 }
 
 function objectColor(frames: Frames, dist: Float32Array): Rgb | null {
@@ -89,13 +91,19 @@ export function analyzeClip(frames: Frames): ClipAnalysis {
   const dist = distanceMap(frames, bg);
   const obj = objectColor(frames, dist);
   const none: ClipAnalysis = {
-    background, color: "none", shape: "none", motion: "none", objectRgb: obj, shapeScores: {},
-    displacement: [0, 0], framesWithObject: 0,
+    background,
+    color: "none",
+    shape: "none",
+    motion: "none",
+    objectRgb: obj,
+    shapeFeatures: null,
+    displacement: [0, 0],
+    framesWithObject: 0,
   };
   if (!obj) return none;
   const dir = [obj[0] - bg[0], obj[1] - bg[1], obj[2] - bg[2]];
   const norm2 = dir[0] ** 2 + dir[1] ** 2 + dir[2] ** 2;
-  const scores: Record<string, number> = Object.fromEntries(SHAPES.map((s) => [s, 0]));
+  const feats: ShapeFeatures = { topShare: 0, cornerFill: 0 };
   const ts: number[] = [], xs: number[] = [], ys: number[] = [];
   const mask = new Uint8Array(w * h);
   for (let t = 0; t < count; t++) {
@@ -107,23 +115,29 @@ export function analyzeClip(frames: Frames): ClipAnalysis {
     }
     const comp = largestComponent(mask, w, h);
     if (!comp || comp.pixels.length < MIN_COMPONENT_PIXELS) continue;
-    const iou = shapeIou(comp, w);
-    for (const s of SHAPES) scores[s] += iou[s];
+    const f = shapeFeatures(comp, w);
+    feats.topShare += f.topShare, feats.cornerFill += f.cornerFill;
     let sx = 0, sy = 0;
     for (const p of comp.pixels) sx += p % w, sy += Math.floor(p / w);
     ts.push(t), xs.push(sx / comp.pixels.length), ys.push(sy / comp.pixels.length);
   }
   if (ts.length === 0) return { ...none, color: nearestName(obj, COLORS) };
-  const shape = SHAPES.reduce((a, b) => (scores[b] > scores[a] ? b : a));
+  feats.topShare /= ts.length, feats.cornerFill /= ts.length;
+  const shape = classifyShape(feats);
   const span = Math.max(count - 1, 1);
   const dx = ts.length > 1 ? slope(ts, xs) * span : 0, dy = ts.length > 1 ? slope(ts, ys) * span : 0;
   let motion = "still";
   if (Math.max(Math.abs(dx), Math.abs(dy)) >= STILL_PIXELS) {
     motion = Math.abs(dx) >= Math.abs(dy) ? (dx < 0 ? "left" : "right") : (dy < 0 ? "up" : "down");
   }
-  for (const s of SHAPES) scores[s] /= ts.length;
   return {
-    background, color: nearestName(obj, COLORS), shape, motion, objectRgb: obj, shapeScores: scores,
-    displacement: [dx, dy], framesWithObject: ts.length,
+    background,
+    color: nearestName(obj, COLORS),
+    shape,
+    motion,
+    objectRgb: obj,
+    shapeFeatures: feats,
+    displacement: [dx, dy],
+    framesWithObject: ts.length,
   };
 }

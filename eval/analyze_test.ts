@@ -33,7 +33,9 @@ Deno.test("palette matches the Python world's world.json", async () => {
 Deno.test("analyzeClip() names colour, shape, motion and background of ground-truth clips (>= 98% each)", async () => {
   const dir = await writeGroundTruth(CLIPS, 7);
   try {
-    const lines = (await Deno.readTextFile(join(dir, "labels.jsonl"))).trim().split("\n").map((l) => JSON.parse(l));
+    const lines = (await Deno.readTextFile(join(dir, "labels.jsonl"))).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
     assert.equal(lines.length, CLIPS);
     const hits = { color: 0, shape: 0, motion: 0, background: 0 };
     const misses: string[] = [];

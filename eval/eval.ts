@@ -86,7 +86,9 @@ const pct = (v: number | null) => (v === null ? "   -" : `${(100 * v).toFixed(0)
 /** One table row: variant, n, accuracy (all and held-out), seconds per clip. */
 export function formatRow(r: VariantReport): string {
   const a = r.accuracy, h = r.heldout_accuracy;
-  return `${r.variant.padEnd(8)} ${String(r.n).padStart(3)}  ${pct(a.color)} ${pct(a.shape)} ${pct(a.motion)}` +
+  return `${r.variant.padEnd(8)} ${String(r.n).padStart(3)}  ${pct(a.color)} ${pct(a.shape)} ${
+    pct(a.motion)
+  }` +
     `   ${pct(h.color)} ${pct(h.shape)} ${pct(h.motion)}   ${r.seconds_per_clip.toFixed(2)}`;
 }
 

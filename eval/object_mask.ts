@@ -60,7 +60,12 @@ export function largestComponent(mask: Uint8Array, width: number, height: number
       comp.pixels.push(p);
       comp.x0 = Math.min(comp.x0, x), comp.x1 = Math.max(comp.x1, x);
       comp.y0 = Math.min(comp.y0, y), comp.y1 = Math.max(comp.y1, y);
-      const next = [x > 0 ? p - 1 : -1, x < width - 1 ? p + 1 : -1, y > 0 ? p - width : -1, y < height - 1 ? p + width : -1];
+      const next = [
+        x > 0 ? p - 1 : -1,
+        x < width - 1 ? p + 1 : -1,
+        y > 0 ? p - width : -1,
+        y < height - 1 ? p + width : -1,
+      ];
       for (const q of next) {
         if (q >= 0 && mask[q] && !seen[q]) {
           seen[q] = 1;

@@ -40,7 +40,9 @@ export function parsePrompts(text: string, file: string): EvalPrompt[] {
     } catch {
       throw new EvalError(`${where} is not JSON`);
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new EvalError(`${where} is not an object`);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      throw new EvalError(`${where} is not an object`);
+    }
     for (const k of ["prompt", "color", "shape", "motion"]) {
       if (typeof v[k] !== "string" || !(v[k] as string).trim()) {
         throw new EvalError(`${where} has no string '${k}'`);

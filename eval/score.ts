@@ -26,8 +26,18 @@ export interface ScoredItem {
 export type Accuracy = Record<(typeof ATTRIBUTES)[number], number | null>;
 
 /** Compare one analysis with the expected labels. */
-export function scoreItem(prompt: string, heldout: boolean, expected: Record<string, string>, got: ClipAnalysis): ScoredItem {
-  const g: Record<string, string> = { color: got.color, shape: got.shape, motion: got.motion, background: got.background };
+export function scoreItem(
+  prompt: string,
+  heldout: boolean,
+  expected: Record<string, string>,
+  got: ClipAnalysis,
+): ScoredItem {
+  const g: Record<string, string> = {
+    color: got.color,
+    shape: got.shape,
+    motion: got.motion,
+    background: got.background,
+  };
   const correct: Record<string, boolean> = {};
   for (const a of ATTRIBUTES) correct[a] = g[a] === expected[a];
   return { prompt, heldout, expected, got: g, correct };
@@ -58,5 +68,7 @@ export async function scoreFolder(dir: string): Promise<ScoredItem[]> {
 if (import.meta.main) {
   const items = await scoreFolder(Deno.args[0]);
   const held = items.filter((i) => i.heldout);
-  console.log(JSON.stringify({ n: items.length, accuracy: accuracy(items), heldout_accuracy: accuracy(held), items }));
+  console.log(
+    JSON.stringify({ n: items.length, accuracy: accuracy(items), heldout_accuracy: accuracy(held), items }),
+  );
 }

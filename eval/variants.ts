@@ -20,10 +20,14 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
 
 /** Parse a comma-separated variant list ("default,lpl-15" or "every"). */
 export function parseVariants(list: string): string[] {
-  const names = list === "every" ? Object.keys(VARIANTS) : list.split(",").map((s) => s.trim()).filter(Boolean);
+  const names = list === "every"
+    ? Object.keys(VARIANTS)
+    : list.split(",").map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
     if (!(n in VARIANTS)) {
-      throw new EvalError(`Cannot pick variant '${n}': use one of ${Object.keys(VARIANTS).join(", ")} or 'every'`);
+      throw new EvalError(
+        `Cannot pick variant '${n}': use one of ${Object.keys(VARIANTS).join(", ")} or 'every'`,
+      );
     }
   }
   if (names.length === 0) throw new EvalError(`Cannot pick variants: '${list}' names none`);
