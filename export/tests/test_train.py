@@ -92,3 +92,59 @@ def test_rflow_timesteps_shift_towards_low_noise_for_small_videos() -> None:
     assert all(s < p for s, p in zip(shifted[1:], plain[1:]))
     big = rflow_timesteps(30, 240, 426, 51)
     assert big[1] == pytest.approx(985.96, abs=0.05)  # spec §4.2 (r = 2.4187 without bf16 rounding)
+
+
+def test_exported_bundle_matches_the_trained_torch_model(trained: dict) -> None:
+    """export_default's bundle, run block by block with onnxruntime, equals the torch EMA model and VAE."""
+    import json
+    import os
+
+    from export.chain import run_stage
+    from export.default_model import CHUNK_FRAMES, CHUNK_LATENTS
+    from export.dit_steps import embed_text
+    from export.export_default import export_default
+    from export.train_dit import load_vae
+    from export.train_monitor import load_text_to_video
+    from export.vae import pipeline_decode
+
+    root = trained["root"]
+    cwd = Path.cwd()
+    try:
+        os.chdir(root)  # the preview fit reads the latent cache written there
+        export_default(root / "bundle", root / "a/vae.pt", root / "a/dit.pt")
+    finally:
+        os.chdir(cwd)
+    out = root / "bundle"
+    doc = json.loads((out / "bundle.json").read_text())
+    assert doc["source"]["kind"] == "trained" and doc["text"]["prompt_suffix"] == ""
+    assert doc["video"] == {"fps": 8, "default_frames": 17, "default_height": 64, "default_width": 64}
+    dit, t5, tok, _ = load_text_to_video(root / "a/dit.pt")
+    vae = load_vae(root / "a/vae.pt")
+    with torch.no_grad():
+        y, mask = embed_text(t5, tok, ["a red circle moving left on a black background", "blue square , gray"],
+                             torch.device("cpu"))
+        env = run_stage(out, doc["text"], {"input_ids": _ids(tok), "attention_mask": mask.numpy()})
+        assert np.allclose(env["y"], y.numpy(), atol=1e-4)
+        null = np.fromfile(out / "null_caption.bin", dtype="<f4").reshape(doc["null_caption"]["dims"])
+        assert np.array_equal(null, dit.null_caption().numpy())
+        g = torch.Generator().manual_seed(0)
+        x, t = torch.randn(2, 4, 5, 8, 8, generator=g), torch.tensor([900.0, 250.0])
+        ref = dit(x, t, y, mask=mask, fps=torch.full((2,), 8.0), height=torch.tensor([64.0]), width=torch.tensor([64.0]))
+        eye = np.eye(5, dtype=np.float32)
+        env = run_stage(out, doc["denoiser"], {
+            "x": x.numpy(), "timestep": t.numpy(), "y": y.numpy(), "y_mask": mask.float().numpy(),
+            "x_mask": np.ones((2, 5), np.float32), "fps": np.full(2, 8.0, np.float32),
+            "height": np.array([64.0], np.float32), "width": np.array([64.0], np.float32),
+            "merge_t": eye, "unmerge_t": eye})
+        assert np.allclose(env["out"], ref.numpy(), atol=1e-4)
+        z = torch.randn(1, 4, 5, 8, 8, generator=g)
+        video = pipeline_decode(vae, z, 17, chunk_latents=CHUNK_LATENTS, chunk_frames=CHUNK_FRAMES, micro_batch=4)
+        env = run_stage(out, doc["vae"], {"z": z.numpy()}, blocks=["temporal_decode"])
+        env = run_stage(out, doc["vae"], {"z_frames": env["z_frames"][:, :, 3:]}, blocks=["spatial_decode"])
+        assert np.allclose(env["frames"], video.numpy(), atol=1e-4)
+
+
+def _ids(tok) -> np.ndarray:
+    from export.default_model import TEXT_MAX_LENGTH
+    from export.tokenizer_words import encode
+    return encode(tok, ["a red circle moving left on a black background", "blue square , gray"], TEXT_MAX_LENGTH)[0].numpy()
