@@ -44,3 +44,6 @@ export { loadRecipe, parseRecipe, type Recipe, type RecipeOptions } from "./runt
 export { encodeText, type EncodeTextOptions, type TextConditioning } from "./runtime/text_stage.ts";
 export { type DecodeOptions, decodeVideo, framesFor, latentFrames } from "./runtime/vae_stage.ts";
 export { gaussianNoise } from "./runtime/rng.ts";
+export { type Mp4Options, writeMp4 } from "./runtime/video.ts";
+export { encodeGif, writeGif } from "./runtime/gif.ts";
+export { encodePng, writePngFrames } from "./runtime/png.ts";

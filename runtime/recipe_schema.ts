@@ -47,7 +47,7 @@ export function parseBudget(value: string | number | null): BudgetSpec | string 
   return bytes > 0 ? { bytes } : `'${value}' is not a positive size`;
 }
 
-const pluginRef = {
+const pluginRef: { name: z.ZodOptional<z.ZodString>; plugin: z.ZodOptional<z.ZodString> } = {
   /** A built-in plugin's name. */
   name: z.string().min(1).optional(),
   /** A module path (relative to the recipe file) exporting `plugin`. */
@@ -59,7 +59,7 @@ const exactlyOne = (v: { name?: string; plugin?: string }) =>
 const oneMessage = { message: "give exactly one of 'name' (a built-in) or 'plugin' (a module path)" };
 
 /** A plugin reference plus its options (passed through to the plugin's own zod schema). */
-export const PluginSpecSchema = z.looseObject(pluginRef).refine(exactlyOne, oneMessage);
+export const PluginSpecSchema: z.ZodType<PluginSpec> = z.looseObject(pluginRef).refine(exactlyOne, oneMessage);
 
 /** The scheduler reference: a plugin spec plus the runtime's `budget`. */
 export const SchedulerSpecSchema = z.looseObject({
@@ -115,4 +115,11 @@ export const RecipeSchema = z.strictObject({
 export type RecipeInput = z.infer<typeof RecipeSchema>;
 
 /** A plugin reference with its options. */
-export type PluginSpec = z.infer<typeof PluginSpecSchema>;
+export interface PluginSpec {
+  /** A built-in plugin's name. */
+  name?: string;
+  /** A module path (relative to the recipe file) exporting `plugin`. */
+  plugin?: string;
+  /** The plugin's own options. */
+  [option: string]: unknown;
+}

@@ -52,7 +52,13 @@ export type RunEvent =
     calls: number; // model calls so far
     etaMs: number | null;
   }
-  | { type: "decision"; sampler: string; step: number; message: string; data?: Record<string, number | boolean | null> }
+  | {
+    type: "decision";
+    sampler: string;
+    step: number;
+    message: string;
+    data?: Record<string, number | boolean | null>;
+  }
   | {
     type: "block";
     stage: StageName;

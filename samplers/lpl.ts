@@ -11,13 +11,16 @@ import type { PluginDefinition, Sampler } from "../runtime/types.ts";
 import { sampleWithLeap } from "./_leap.ts";
 
 /** Options of the `lpl` sampler. */
-export const lplOptions = z.object({
+export const lplOptions: z.ZodType<LplOptions> = z.object({
   /** The step index n of the leap (the paper: 15 of 30 → 16 model calls). */
   leapAt: z.number().int().min(0).default(15),
 }).strict();
 
 /** The options of {@link lpl} after validation. */
-export type LplOptions = z.infer<typeof lplOptions>;
+export interface LplOptions {
+  /** The step index n of the leap. */
+  leapAt: number;
+}
 
 /**
  * The `lpl` sampler plugin definition.

@@ -17,7 +17,7 @@ import { cosineFirstSliceRows, cosineFull } from "./_cosine.ts";
 import { sampleWithLeap } from "./_leap.ts";
 
 /** Options of the `lpl-dynamic` sampler. */
-export const lplDynamicOptions = z.object({
+export const lplDynamicOptions: z.ZodType<LplDynamicOptions> = z.object({
   preset: z.enum(["paper", "reference"]).default("paper"),
   /** What the cosine compares: the whole velocity, or the authors' first [H, W] slice (row mean). */
   region: z.enum(["full", "first-slice-rows"]).optional(),
@@ -32,7 +32,16 @@ export const lplDynamicOptions = z.object({
 }).strict();
 
 /** The options of {@link lplDynamic} after validation. */
-export type LplDynamicOptions = z.infer<typeof lplDynamicOptions>;
+export interface LplDynamicOptions {
+  /** `paper` (tolerance 1e-4, patience 3, min 50% of K) or `reference` (the authors' code). */
+  preset: "paper" | "reference";
+  /** Overrides of the preset (see the schema above). */
+  region?: "full" | "first-slice-rows";
+  tolerance?: number;
+  patience?: number;
+  minSteps?: number | string;
+  checkFrom?: number;
+}
 
 const PRESETS = {
   paper: { region: "full", tolerance: 1e-4, patience: 3, minSteps: "50%", checkFrom: 1 },

@@ -15,13 +15,16 @@ import { planPeakBytes } from "./_plan_peak.ts";
 import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 
 /** Options of the `ci-dl` scheduler. */
-export const ciDlOptions = z.object({
+export const ciDlOptions: z.ZodType<CiDlOptions> = z.object({
   /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
   prefetch: z.number().int().min(0).max(8).default(1),
 }).strict();
 
 /** The options of {@link ciDl} after validation. */
-export type CiDlOptions = z.infer<typeof ciDlOptions>;
+export interface CiDlOptions {
+  /** Blocks loading ahead of the running one when the budget allows. */
+  prefetch: number;
+}
 
 /**
  * The plan with the most prefetch (up to `prefetch`) and then the most resident blocks that fits

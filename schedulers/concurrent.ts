@@ -12,13 +12,16 @@ import { planPeakBytes } from "./_plan_peak.ts";
 import { streamingPlan } from "./_streaming_plan.ts";
 
 /** Options of the `concurrent` scheduler. */
-export const concurrentOptions = z.object({
+export const concurrentOptions: z.ZodType<ConcurrentOptions> = z.object({
   /** Blocks loading ahead of the running one (each on its own lane). */
   prefetch: z.number().int().min(1).max(8).default(1),
 }).strict();
 
 /** The options of {@link concurrent} after validation. */
-export type ConcurrentOptions = z.infer<typeof concurrentOptions>;
+export interface ConcurrentOptions {
+  /** Blocks loading ahead of the running one. */
+  prefetch: number;
+}
 
 /**
  * The `concurrent` scheduler plugin definition. Throws `BudgetError` when a budget is set and cannot hold
