@@ -1,0 +1,71 @@
+/**
+ * The quality half of the bench: every row run end to end on the default model (recipes/default.yaml
+ * with the row's sampler, token ops and scheduler), its video compared with the baseline row's video.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { generate } from "../runtime/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe.ts";
+import type { RunEvent, Tensor } from "../runtime/types.ts";
+import type { RowSpec } from "./_rows.ts";
+import { videoPsnr, videoSsim } from "./quality.ts";
+
+/** Quality figures of one row on the default model. */
+export interface QualityRow {
+  ssim: number;
+  psnr: number;
+  /** End-to-end time of the generation on the default model, seconds. */
+  totalS: number;
+  calls: number;
+  leapStep: number | null;
+}
+
+/**
+ * Run `rows` (the first is the baseline) on the bundle `bundleDir` with the settings of `recipeFile`.
+ *
+ * @example
+ * ```ts ignore
+ * const q = await qualityRows("recipes/default.yaml", "models/default", ROWS);
+ * q.get("lpl-15")?.ssim;
+ * ```
+ */
+export async function qualityRows(
+  recipeFile: string,
+  bundleDir: string,
+  rows: readonly RowSpec[],
+): Promise<Map<string, QualityRow>> {
+  const out = new Map<string, QualityRow>();
+  const dir = await Deno.makeTempDir({ prefix: "odsora-bench-quality-" });
+  let reference: Tensor<"float32"> | null = null;
+  try {
+    for (const row of rows) {
+      const recipe = await loadRecipe(recipeFile, {
+        overrides: {
+          bundle: bundleDir,
+          sampler: row.sampler,
+          token_ops: row.token_ops,
+          scheduler: row.scheduler,
+          "output.dir": join(dir, row.name),
+          "output.formats": ["gif"],
+        },
+      });
+      const events: RunEvent[] = [];
+      const started = performance.now();
+      const result = await generate(recipe, { emit: (e) => void events.push(e) });
+      const totalS = (performance.now() - started) / 1000;
+      reference ??= result.video;
+      const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);
+      out.set(row.name, {
+        ssim: videoSsim(result.video, reference),
+        psnr: videoPsnr(result.video, reference),
+        totalS,
+        calls: result.calls,
+        leapStep: leap && leap.type === "decision" ? leap.step : null,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return out;
+}

@@ -1,0 +1,48 @@
+/**
+ * The bench's rows: each a sampler, token ops and a memory scheduler written as recipe plugin specs (so
+ * the same row drives the speed run on the denoiser bundle and, through a recipe, the quality run on the
+ * default model). Budgets are recipe budget strings ("50%" = half the stage's block bytes).
+ *
+ * @module
+ */
+import type { PluginSpec } from "../runtime/recipe.ts";
+
+/** One bench row. */
+export interface RowSpec {
+  name: string;
+  sampler: PluginSpec;
+  token_ops: PluginSpec[];
+  scheduler: PluginSpec & { budget?: string | null };
+}
+
+const euler = { name: "euler" };
+const resident = { name: "resident" };
+const lpl15 = { name: "lpl", leapAt: 15 };
+const tdtm = (mergeSteps: number) => ({ name: "tdtm", mergeSteps });
+const cidl = (budget: string) => ({ name: "ci-dl", budget });
+
+/** The rows, baseline first (the 30-step resident Euler run every ratio is against). */
+export const ROWS: RowSpec[] = [
+  { name: "baseline", sampler: euler, token_ops: [], scheduler: resident },
+  { name: "lpl-15", sampler: lpl15, token_ops: [], scheduler: resident },
+  {
+    name: "lpl-dynamic",
+    sampler: { name: "lpl-dynamic", preset: "paper" },
+    token_ops: [],
+    scheduler: resident,
+  },
+  {
+    name: "lpl-dynamic-reference",
+    sampler: { name: "lpl-dynamic", preset: "reference" },
+    token_ops: [],
+    scheduler: resident,
+  },
+  { name: "tdtm-15", sampler: euler, token_ops: [tdtm(15)], scheduler: resident },
+  { name: "tdtm-30", sampler: euler, token_ops: [tdtm(30)], scheduler: resident },
+  { name: "sequential", sampler: euler, token_ops: [], scheduler: { name: "sequential" } },
+  { name: "concurrent", sampler: euler, token_ops: [], scheduler: { name: "concurrent" } },
+  { name: "cidl-100", sampler: euler, token_ops: [], scheduler: cidl("100%") },
+  { name: "cidl-50", sampler: euler, token_ops: [], scheduler: cidl("50%") },
+  { name: "cidl-25", sampler: euler, token_ops: [], scheduler: cidl("25%") },
+  { name: "all", sampler: lpl15, token_ops: [tdtm(15)], scheduler: cidl("50%") },
+];

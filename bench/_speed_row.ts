@@ -1,0 +1,130 @@
+/**
+ * One speed/memory row of the bench: the denoiser stage of a bundle with a sampler, token ops and a
+ * memory scheduler on a fresh local executor, timed from events. The row's peak RSS is the process's
+ * high-water mark reset at its start (/proc/self/clear_refs), after the previous row's memory was trimmed.
+ *
+ * @module
+ */
+import type { Bundle } from "../runtime/bundle.ts";
+import { denoise } from "../runtime/denoise.ts";
+import { local } from "../runtime/executor_local.ts";
+import { mallocTrim, peakRssBytes, rssBytes } from "../runtime/memory.ts";
+import { openStage } from "../runtime/stage.ts";
+import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
+import { setupSpan, timelineOf } from "./timeline.ts";
+
+/** The denoiser inputs every row shares. */
+export interface DenoiseInputs {
+  noise: Tensor<"float32">;
+  y: Tensor<"float32">;
+  yMask: Tensor;
+  yNull: Tensor<"float32">;
+  timesteps: readonly number[];
+  fps: number;
+  height: number;
+  width: number;
+  cfgScale: number;
+}
+
+/** What a row runs. */
+export interface RowPlugins {
+  sampler: Sampler;
+  tokenOps: TokenOp[];
+  scheduler: MemoryScheduler;
+  budgetBytes: number | null;
+}
+
+/** A measured row. */
+export interface RowRun {
+  latent: Tensor<"float32">;
+  calls: number;
+  plan: Plan;
+  events: RunEvent[];
+  /** Passes only (the resident blocks' one-time setup loading excluded), seconds. */
+  denoiseS: number;
+  /** Executor start, planning, setup, passes, teardown and executor close, seconds. */
+  totalS: number;
+  peakRssBytes: number;
+  /** RSS when the row started (the process without any block loaded). */
+  startRssBytes: number;
+  leapStep: number | null;
+}
+
+/** Reset the process's peak-RSS mark (Linux); false where it cannot. */
+export function resetPeakRss(): boolean {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Run one row.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await runRow(bundle, { sampler, tokenOps: [], scheduler, budgetBytes: null }, inputs, { threads: 2 });
+ * ```
+ */
+export async function runRow(
+  bundle: Bundle,
+  plugins: RowPlugins,
+  inputs: DenoiseInputs,
+  options: { threads: number; workBytes?: Readonly<Record<string, number>> },
+): Promise<RowRun> {
+  mallocTrim();
+  resetPeakRss();
+  const startRssBytes = rssBytes();
+  const events: RunEvent[] = [];
+  const emit = (e: RunEvent) => void events.push(e);
+  const origin = performance.now();
+  const executor = local.create(local.options.parse({ threads: options.threads }));
+  let run: { latent: Tensor<"float32">; calls: number };
+  let plan: Plan;
+  let passesMs: number;
+  try {
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor,
+      scheduler: plugins.scheduler,
+      budget: { bytes: plugins.budgetBytes },
+      passes: inputs.timesteps.length,
+      workBytes: options.workBytes,
+      emit,
+      origin,
+    });
+    plan = runner.plan;
+    try {
+      const started = performance.now();
+      run = await denoise({
+        bundle,
+        runner,
+        sampler: plugins.sampler,
+        tokenOps: plugins.tokenOps,
+        ...inputs,
+        emit,
+      });
+      passesMs = performance.now() - started;
+    } finally {
+      await runner.close();
+    }
+  } finally {
+    await executor.close();
+  }
+  const totalS = (performance.now() - origin) / 1000;
+  const setup = setupSpan(timelineOf(events), plan.resident);
+  const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);
+  return {
+    ...run,
+    plan,
+    events,
+    denoiseS: (passesMs - (setup ? setup.end - setup.start : 0)) / 1000,
+    totalS,
+    peakRssBytes: peakRssBytes(),
+    startRssBytes,
+    leapStep: leap && leap.type === "decision" ? leap.step : null,
+  };
+}

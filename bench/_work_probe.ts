@@ -1,0 +1,117 @@
+/**
+ * Measure what each denoiser block costs in memory at the bench's shapes: two model calls with the
+ * sequential scheduler on one lane (the second pass's figures are kept: the first also pays the lane's
+ * one-time start-up), the process's peak-RSS mark reset around every op. Per block: the RSS
+ * it adds once loaded (`residentBytes`, often more than its file: onnxruntime's prepacked weights), the
+ * extra peak while it loads (`loadExtraBytes`: the file buffer next to the built session) and the peak of
+ * its run (`runBytes`). The bench hands the planners these measured sizes instead of the file sizes.
+ *
+ * @module
+ */
+import { type Bundle, stageOf } from "../runtime/bundle.ts";
+import { denoise } from "../runtime/denoise.ts";
+import { local } from "../runtime/executor_local.ts";
+import { peakRssBytes, rssBytes } from "../runtime/memory.ts";
+import { openStage } from "../runtime/stage.ts";
+import type { RunEvent } from "../runtime/types.ts";
+import { euler } from "../samplers/euler.ts";
+import { sequential } from "../schedulers/sequential.ts";
+import { type DenoiseInputs, resetPeakRss } from "./_speed_row.ts";
+
+/**
+ * Working memory per block name (bytes) of one model call at `inputs`' shapes.
+ *
+ * @example
+ * ```ts ignore
+ * const memory = await measureBlockMemory(bundle, inputs, { threads: 1 });
+ * ```
+ */
+export async function measureBlockMemory(
+  bundle: Bundle,
+  inputs: DenoiseInputs,
+  options: { threads: number },
+): Promise<BlockMemory> {
+  const m: BlockMemory = { residentBytes: {}, loadExtraBytes: {}, runBytes: {}, laneBytes: 0 };
+  let firstLoad: { block: string; bytes: number } | null = null;
+  resetPeakRss();
+  let before = rssBytes();
+  let loaded = before;
+  const emit = (e: RunEvent) => {
+    if (e.type !== "block") return;
+    if (e.op === "load") {
+      loaded = rssBytes();
+      m.residentBytes[e.block] = Math.max(0, loaded - before);
+      firstLoad ??= { block: e.block, bytes: loaded - before };
+      m.loadExtraBytes[e.block] = Math.max(0, peakRssBytes() - loaded);
+    } else if (e.op === "run") {
+      m.runBytes[e.block] = Math.max(0, peakRssBytes() - loaded);
+    } else {
+      before = rssBytes();
+    }
+    resetPeakRss();
+  };
+  const executor = local.create(local.options.parse({ threads: options.threads, lanes: 1 }));
+  try {
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor,
+      scheduler: sequential.create({}),
+      budget: { bytes: null },
+      passes: 2,
+      emit,
+    });
+    try {
+      await denoise({
+        bundle,
+        runner,
+        sampler: euler.create({}),
+        tokenOps: [],
+        ...inputs,
+        timesteps: inputs.timesteps.slice(0, 2),
+        emit: () => {},
+      });
+    } finally {
+      await runner.close();
+    }
+  } finally {
+    await executor.close();
+  }
+  // The lane's one-time start-up (worker, onnxruntime) is what the first load added beyond the same block's
+  // second load.
+  const first = firstLoad as { block: string; bytes: number } | null;
+  if (first) m.laneBytes = Math.max(0, first.bytes - (m.residentBytes[first.block] ?? 0));
+  return m;
+}
+
+/** Measured memory per block name, bytes. */
+export interface BlockMemory {
+  residentBytes: Record<string, number>;
+  loadExtraBytes: Record<string, number>;
+  runBytes: Record<string, number>;
+  /** What starting one lane adds to the process (its worker and onnxruntime), outside any block. */
+  laneBytes: number;
+}
+
+/**
+ * The bundle with each block's `bytes` set to what it measured once loaded (never below its file size),
+ * and the working memory the planners get: its run's peak plus the extra peak of loading a block.
+ *
+ * @example
+ * ```ts ignore
+ * const { bundle: sized, workBytes } = withMeasuredSizes(bundle, await measureBlockMemory(bundle, inputs, { threads: 1 }));
+ * ```
+ */
+export function withMeasuredSizes(
+  bundle: Bundle,
+  m: BlockMemory,
+): { bundle: Bundle; workBytes: Record<string, number> } {
+  const spec = stageOf(bundle, "denoiser");
+  const loadExtra = Math.max(0, ...Object.values(m.loadExtraBytes));
+  const workBytes: Record<string, number> = {};
+  const blocks = spec.blocks.map((b) => {
+    workBytes[b.name] = (m.runBytes[b.name] ?? 0) + loadExtra;
+    return { ...b, bytes: Math.max(b.bytes, m.residentBytes[b.name] ?? 0) };
+  });
+  return { bundle: { ...bundle, denoiser: { ...spec, blocks } }, workBytes };
+}

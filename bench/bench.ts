@@ -1,0 +1,205 @@
+/**
+ * `deno task bench`: the paper's techniques measured in one run on this machine, as ratios against the
+ * 30-step resident Euler baseline. Speed and memory rows run the denoiser of a wide random-weight bundle
+ * (STDiT3-XL by default) at a small latent size (the weights do not change the cost); quality rows
+ * (SSIM/PSNR vs the baseline's video) run the trained default model end to end when it exists.
+ * Writes bench/report.json and bench/timeline.json (per-block load vs compute) and prints a table.
+ *
+ *   deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--rows a,b] [--threads N]
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { writeFileAtomic } from "../runtime/_atomic.ts";
+import { loadBundle, stageOf } from "../runtime/bundle.ts";
+import { parseBudget } from "../runtime/recipe.ts";
+import { resolvePlugin } from "../runtime/registry.ts";
+import { relL2 } from "../runtime/tensor.ts";
+import type { Tensor } from "../runtime/types.ts";
+import { benchInputs, firstPairs } from "./_inputs.ts";
+import { qualityRows } from "./_quality_rows.ts";
+import { ROWS } from "./_rows.ts";
+import { runRow } from "./_speed_row.ts";
+import { measureBlockMemory, withMeasuredSizes } from "./_work_probe.ts";
+import { type Capacity, probeCapacity } from "./capacity.ts";
+import { formatTable, type ReportRow, withRatios } from "./report.ts";
+import { loadComputeOverlap, perBlockMedians, timelineOf } from "./timeline.ts";
+
+const ROOT = resolve(new URL(".", import.meta.url).pathname, "..");
+/** The default speed bundle: STDiT3-XL's denoiser with random weights, built once by the exporter. */
+const XL = join(ROOT, ".odsora-cache", "bench-xl-denoiser");
+const buildArgs = (
+  dir: string,
+) => ["-m", "export", "random", "--config", "xl", "--stages", "denoiser", "--out", dir];
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    bundle: { type: "string", default: XL },
+    pairs: { type: "string" },
+    latent: { type: "string", default: "10,8,8" },
+    frames: { type: "string" },
+    tokens: { type: "string", default: "20" },
+    steps: { type: "string", default: "30" },
+    threads: { type: "string", default: "2" },
+    rows: { type: "string" },
+    "quality-bundle": { type: "string", default: join(ROOT, "models", "default") },
+    "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
+    out: { type: "string", default: join(ROOT, "bench", "report.json") },
+    timeline: { type: "string", default: join(ROOT, "bench", "timeline.json") },
+  },
+});
+
+if (!existsSync(join(args.bundle, "bundle.json")) && resolve(args.bundle) === XL) {
+  console.log(`bench: building the STDiT3-XL random-weight denoiser bundle in ${XL} (once; ~5 GB, minutes)`);
+  const built = await new Deno.Command(join(ROOT, "scripts", "py"), { args: buildArgs(XL), cwd: ROOT })
+    .spawn()
+    .status;
+  if (!built.success) {
+    console.error(
+      `Cannot bench: building '${XL}' failed (exit ${built.code}); see the exporter's message above`,
+    );
+    Deno.exit(1);
+  }
+}
+if (!existsSync(join(args.bundle, "bundle.json"))) {
+  console.error(
+    `Cannot bench: '${
+      join(args.bundle, "bundle.json")
+    }' does not exist; build a denoiser bundle with \`scripts/py ${buildArgs("DIR").join(" ")}\``,
+  );
+  Deno.exit(1);
+}
+const [t, h, w] = args.latent.split(",").map(Number);
+const shape = {
+  t,
+  h,
+  w,
+  frames: Number(args.frames ?? Math.ceil(t / 5) * 17),
+  steps: Number(args.steps),
+  tokens: Number(args.tokens),
+};
+const threads = Number(args.threads);
+const wanted = args.rows ? new Set(["baseline", ...args.rows.split(",")]) : null;
+const rows = ROWS.filter((r) => !wanted || wanted.has(r.name));
+
+const full = await loadBundle(args.bundle);
+const bundle = firstPairs(full, args.pairs ? Number(args.pairs) : null);
+const denoiser = stageOf(bundle, "denoiser");
+const stageBytes = denoiser.blocks.reduce((s, b) => s + b.bytes, 0);
+const bundleLabel =
+  `${relative(ROOT, full.dir) || full.dir} (${full.name}, hidden ${denoiser.hidden_size}, ` +
+  `${denoiser.blocks.length} blocks${args.pairs ? ` = first ${args.pairs} pairs` : ""}, ${
+    (stageBytes / 1e9).toFixed(2)
+  } GB)`;
+const inputs = await benchInputs(bundle, shape);
+console.log(
+  `bench: ${bundleLabel}; latent [1, 4, ${t}, ${h}, ${w}], ${shape.steps} steps, ${threads} threads per lane`,
+);
+
+const capacityStart = await probeCapacity();
+const blockMemory = await measureBlockMemory(bundle, inputs, { threads });
+const { bundle: sized, workBytes } = withMeasuredSizes(bundle, blockMemory);
+const mib = (v: number) => `${(v / 2 ** 20).toFixed(0)} MiB`;
+const maxOf = (r: Record<string, number>) => Math.max(...Object.values(r));
+const biggest = stageOf(sized, "denoiser").blocks.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+console.log(
+  `measured per block: ${mib(biggest.bytes)} loaded (file ${
+    mib(denoiser.blocks.find((b) => b.name === biggest.name)!.bytes)
+  }), ${mib(maxOf(blockMemory.loadExtraBytes))} extra while loading, ${
+    mib(maxOf(blockMemory.runBytes))
+  } to run; ${mib(blockMemory.laneBytes)} a lane (outside the budget)`,
+);
+
+const measured: Omit<ReportRow, "speedup_denoise" | "speedup_total">[] = [];
+const timelines: Record<string, unknown> = {};
+let baseline: Tensor<"float32"> | null = null;
+for (const row of rows) {
+  const { budget, ...schedulerSpec } = row.scheduler;
+  const spec = budget === undefined ? null : parseBudget(budget ?? null);
+  if (typeof spec === "string") throw new Error(`Cannot bench row '${row.name}': ${spec}`);
+  const budgetBytes = spec === null
+    ? null
+    : "bytes" in spec
+    ? spec.bytes
+    : Math.floor(spec.fraction * stageBytes);
+  const plugins = {
+    sampler: await resolvePlugin("sampler", row.sampler, ROOT),
+    tokenOps: await Promise.all(row.token_ops.map((s) => resolvePlugin("token-op", s, ROOT))),
+    scheduler: await resolvePlugin("scheduler", schedulerSpec, ROOT),
+    budgetBytes,
+  };
+  const streaming = row.scheduler.name !== "resident";
+  const before: Capacity | null = streaming ? await probeCapacity() : null;
+  const r = await runRow(sized, plugins, inputs, { threads, workBytes });
+  const after: Capacity | null = streaming ? await probeCapacity() : null;
+  baseline ??= r.latent;
+  const ops = timelineOf(r.events);
+  timelines[row.name] = { blocks: perBlockMedians(ops), ops: ops.filter((o) => o.pass < 3), plan: r.plan };
+  const added = r.peakRssBytes - r.startRssBytes;
+  measured.push({
+    name: row.name,
+    bundle: bundleLabel,
+    denoise_s: r.denoiseS,
+    total_s: r.totalS,
+    peak_rss_bytes: r.peakRssBytes,
+    start_rss_bytes: r.startRssBytes,
+    budget_bytes: budgetBytes,
+    plan_peak_bytes: r.plan.peakBytes,
+    within_budget: budgetBytes === null ? null : added - r.plan.lanes * blockMemory.laneBytes <= budgetBytes,
+    overlap: loadComputeOverlap(ops, r.plan.resident),
+    ssim: null,
+    psnr: null,
+    quality_bundle: null,
+    leap_step: r.leapStep,
+    model_calls: r.calls,
+    resident_blocks: r.plan.resident.length,
+    lanes: r.plan.lanes,
+    latent_rel_l2: relL2(r.latent, baseline),
+    capacity_cores: before && after ? (before.cores + after.cores) / 2 : null,
+  });
+  console.log(
+    `${row.name}: denoise ${r.denoiseS.toFixed(1)} s, total ${r.totalS.toFixed(1)} s, ${r.calls} calls`,
+  );
+}
+
+const qualityBundle = resolve(args["quality-bundle"]);
+if (existsSync(join(qualityBundle, "bundle.json"))) {
+  const quality = await qualityRows(args["quality-recipe"], qualityBundle, rows);
+  for (const m of measured) {
+    const q = quality.get(m.name);
+    if (q) Object.assign(m, { ssim: q.ssim, psnr: q.psnr, quality_bundle: relative(ROOT, qualityBundle) });
+  }
+} else {
+  console.log(
+    `quality rows skipped: '${join(qualityBundle, "bundle.json")}' does not exist (ssim/psnr are null)`,
+  );
+}
+
+const report = {
+  machine: {
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    cpus: navigator.hardwareConcurrency,
+    cpu_model: (Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/) ?? [])[1] ?? null,
+    memory_bytes: Deno.systemMemoryInfo().total,
+    deno: Deno.version.deno,
+    capacity_start: capacityStart,
+    capacity_end: await probeCapacity(),
+    loadavg: Deno.loadavg(),
+  },
+  settings: {
+    ...shape,
+    threads,
+    bundle: bundleLabel,
+    work_bytes: workBytes,
+    stage_bytes: stageBytes,
+    block_memory: blockMemory,
+  },
+  rows: withRatios(measured),
+};
+await writeFileAtomic(args.out, new TextEncoder().encode(JSON.stringify(report, null, 1) + "\n"));
+await writeFileAtomic(args.timeline, new TextEncoder().encode(JSON.stringify({ rows: timelines }) + "\n"));
+console.log(formatTable(report.rows));
+console.log(`wrote ${relative(Deno.cwd(), args.out)} and ${relative(Deno.cwd(), args.timeline)}`);
