@@ -17,6 +17,7 @@ import { loadBundle, stageOf } from "../runtime/bundle.ts";
 import { parseBudget } from "../runtime/recipe.ts";
 import { resolvePlugin } from "../runtime/registry.ts";
 import { relL2 } from "../runtime/tensor.ts";
+import { denoiserWorkBytes } from "../runtime/work_estimate.ts";
 import type { Tensor } from "../runtime/types.ts";
 import { benchInputs, firstPairs } from "./_inputs.ts";
 import { qualityRows } from "./_quality_rows.ts";
@@ -196,6 +197,8 @@ const report = {
     work_bytes: workBytes,
     stage_bytes: stageBytes,
     block_memory: blockMemory,
+    /** What the runtime plans with when nothing was measured (runtime/work_estimate.ts). */
+    estimated_work_bytes: denoiserWorkBytes(denoiser, { batch: 2, t, h, w, textLength: inputs.y.dims[1] }),
   },
   rows: withRatios(measured),
 };

@@ -22,6 +22,7 @@ import type { Emit, PluginKinds, StageName, Tensor } from "./types.ts";
 import { decodeVideo } from "./vae_stage.ts";
 import { planVideo } from "./video_size.ts";
 import { withPreview } from "./preview.ts";
+import { denoiserWorkBytes } from "./work_estimate.ts";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -109,6 +110,13 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
       stage: "denoiser",
       budget: budget("denoiser"),
       passes: recipe.steps,
+      workBytes: denoiserWorkBytes(stageOf(bundle, "denoiser"), {
+        batch: 2 * recipe.prompts.length,
+        t: size.latentDims[2],
+        h: size.latentDims[3],
+        w: size.latentDims[4],
+        textLength: text.y.dims[1],
+      }),
     });
     report.addPlan("denoiser", runner.plan);
     let denoised: { latent: Tensor<"float32">; calls: number };

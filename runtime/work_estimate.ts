@@ -1,0 +1,56 @@
+/**
+ * Working memory of one denoiser block call, estimated from the activations it holds, so that memory
+ * schedulers plan weights **and** inference memory against a budget (a 256×256, 68-frame Open-Sora v1.2 run
+ * needs about a gigabyte per block call next to the block's weights).
+ *
+ * An STDiT3 block (spatial or temporal) on a latent [B, C, T, h, w] patched by (pt, ph, pw) holds, in
+ * float32: the tokens N = T'·S (S = h/ph · w/pw tokens a frame) times the hidden size C for the residual,
+ * the norms, q/k/v and the attention output (≈ 6·N·C) and the MLP's 4·C hidden (4·N·C); the attention
+ * scores of spatial self-attention (heads·T'·S²), temporal self-attention (heads·S·T'²) and
+ * cross-attention to L text tokens (heads·N·L). onnxruntime keeps temporaries beside them: the total is
+ * doubled. The bench's probe (bench/_work_probe.ts) measures the real peak; on STDiT3-XL at [2, 4, 10, 8, 8]
+ * it reads 29–51 MiB against this estimate's 41 MiB.
+ *
+ * @module
+ */
+import type { DenoiserStage } from "./bundle_types.ts";
+
+/** The shapes of one denoiser call. */
+export interface DenoiserCallShape {
+  /** Model batch: prompts × 2 with classifier-free guidance. */
+  batch: number;
+  /** Latent frames, height and width. */
+  t: number;
+  h: number;
+  w: number;
+  /** Text tokens the cross-attention sees (the padded length). */
+  textLength: number;
+}
+
+/** ONNX Runtime's temporaries next to the live activations (the doubling above). */
+const RUNTIME_FACTOR = 2;
+
+/**
+ * Estimated working memory of one denoiser block call, bytes.
+ *
+ * @example
+ * ```ts
+ * import { denoiserWorkBytes } from "./work_estimate.ts";
+ * const spec = { hidden_size: 1152, num_heads: 16, patch_size: [1, 2, 2] } as const;
+ * const bytes = denoiserWorkBytes(spec, { batch: 2, t: 10, h: 8, w: 8, textLength: 300 });
+ * console.assert(bytes > 30 * 2 ** 20 && bytes < 60 * 2 ** 20);
+ * ```
+ */
+export function denoiserWorkBytes(
+  spec: Pick<DenoiserStage, "hidden_size" | "num_heads" | "patch_size">,
+  shape: DenoiserCallShape,
+): number {
+  const [pt, ph, pw] = spec.patch_size;
+  const frames = Math.ceil(shape.t / pt);
+  const perFrame = Math.ceil(shape.h / ph) * Math.ceil(shape.w / pw);
+  const tokens = frames * perFrame;
+  const hidden = tokens * spec.hidden_size * 10;
+  const scores = spec.num_heads *
+    (frames * perFrame * perFrame + perFrame * frames * frames + tokens * shape.textLength);
+  return Math.ceil(4 * RUNTIME_FACTOR * shape.batch * (hidden + scores));
+}
