@@ -4,6 +4,8 @@
  * (STDiT3-XL by default) at a small latent size (the weights do not change the cost); quality rows
  * (SSIM/PSNR vs the baseline's video) run the trained default model end to end when it exists.
  * Writes bench/report.json and bench/timeline.json (per-block load vs compute) and prints a table.
+ * Each lane computes with `--threads` threads (default 1): on a 2-core machine one core runs the blocks and
+ * the other is free to load the next one, as the paper's NPU computes while the CPU loads.
  *
  *   deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--rows a,b] [--threads N]
  *
@@ -44,7 +46,7 @@ const { values: args } = parseArgs({
     frames: { type: "string" },
     tokens: { type: "string", default: "20" },
     steps: { type: "string", default: "30" },
-    threads: { type: "string", default: "2" },
+    threads: { type: "string", default: "1" },
     rows: { type: "string" },
     "quality-bundle": { type: "string", default: join(ROOT, "models", "default") },
     "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
