@@ -59,7 +59,10 @@ const exactlyOne = (v: { name?: string; plugin?: string }) =>
 const oneMessage = { message: "give exactly one of 'name' (a built-in) or 'plugin' (a module path)" };
 
 /** A plugin reference plus its options (passed through to the plugin's own zod schema). */
-export const PluginSpecSchema: z.ZodType<PluginSpec> = z.looseObject(pluginRef).refine(exactlyOne, oneMessage);
+export const PluginSpecSchema: z.ZodType<PluginSpec> = z.looseObject(pluginRef).refine(
+  exactlyOne,
+  oneMessage,
+);
 
 /** The scheduler reference: a plugin spec plus the runtime's `budget`. */
 export const SchedulerSpecSchema = z.looseObject({
