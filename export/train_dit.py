@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         for m, k in ((dit, "dit"), (t5, "t5"), (ema_dit, "ema_dit"), (ema_t5, "ema_t5")):
             m.load_state_dict(ck[k])
         step, elapsed, opt_state = ck["step"], ck["elapsed"], ck["optimizer"]
-        log(event="resume", step=step)
+        log(event="resume", step=step, steps=args.steps, lr=args.lr)
     for m in (dit, t5, ema_dit, ema_t5):
         m.to(device)
     ema_dit.eval(), ema_t5.eval()
