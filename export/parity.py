@@ -53,9 +53,20 @@ def check_fixture(fixture_dir: Path, work: Path) -> Rows:
     return ROWS[stage](Path(fixture_dir), bundle)
 
 
+def expand_fixture_dirs(paths: list[str]) -> list[Path]:
+    """Each path as given, except a folder without config.json whose subfolders are fixtures (e.g. golden/):
+    those subfolders, sorted."""
+    out: list[Path] = []
+    for f in paths:
+        d = Path(f)
+        subs = sorted(p for p in d.iterdir() if (p / "config.json").is_file()) if d.is_dir() else []
+        out.extend(subs if not (d / "config.json").exists() and subs else [d])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export.parity", description=__doc__.splitlines()[0])
-    ap.add_argument("fixtures", nargs="+", help="golden fixture folders (config.json + safetensors)")
+    ap.add_argument("fixtures", nargs="+", help="golden fixture folders (config.json + safetensors), or folders of them")
     ap.add_argument("--tolerance", type=float, default=TOLERANCE, help="max relative L2 error (default 1e-4)")
     ap.add_argument("--keep", help="write the bundles here instead of a temp folder")
     args = ap.parse_args(argv)
@@ -63,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="odsora-parity-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        for f in args.fixtures:
-            d = Path(f)
+        for d in expand_fixture_dirs(args.fixtures):
             if d.is_file():  # e.g. golden/README.md from a shell glob: not a fixture, not a failure
                 print(f"# skipped '{d}': a file, not a fixture folder", file=sys.stderr)
                 continue

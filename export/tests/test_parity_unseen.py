@@ -55,3 +55,14 @@ def test_parity_runs_an_unseen_fixture_layout(tmp_path: Path) -> None:
     lines = [ln for ln in r.stdout.splitlines() if "rel_err=" in ln]
     assert [ln.split()[0] for ln in lines] == ["stdit3_unseen/out", "stdit3_unseen/out_xmask", "stdit3_unseen/out_nomask"]
     assert all(ln.endswith("PASS") for ln in lines)
+
+
+def test_parity_expands_a_folder_of_fixtures(tmp_path: Path):
+    from export.parity import expand_fixture_dirs
+    for name in ("b_fx", "a_fx"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "README.md").write_text("not a fixture")
+    assert expand_fixture_dirs([str(tmp_path)]) == [tmp_path / "a_fx", tmp_path / "b_fx"]
+    assert expand_fixture_dirs([str(tmp_path / "a_fx")]) == [tmp_path / "a_fx"]
+    assert expand_fixture_dirs([str(tmp_path / "missing")]) == [tmp_path / "missing"]
