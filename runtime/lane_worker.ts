@@ -18,6 +18,11 @@ const scope = self as unknown as {
   close(): void;
 };
 
+/** Free a buffer's memory now by detaching it (ES2024 `ArrayBuffer.prototype.transfer`). */
+function release(buffer: ArrayBuffer): void {
+  if (!buffer.detached) buffer.transfer(0);
+}
+
 function toOrt(name: string, t: WireTensor, session: ort.InferenceSession): ort.Tensor {
   const meta = session.inputMetadata?.find((m) => m.name === name);
   const wantsBool = meta !== undefined && meta.isTensor && meta.type === "bool";
@@ -75,6 +80,9 @@ async function handle(req: LaneRequest): Promise<void> {
       const outputs: Record<string, WireTensor> = {};
       for (const name of session.outputNames) outputs[name] = fromOrt(name, results[name] as ort.Tensor);
       scope.postMessage({ id: req.id, ok: true, outputs }, Object.values(outputs).map((o) => o.buffer));
+      // The inputs are garbage now: free their memory at once instead of when this worker next collects
+      // garbage (a block call's inputs are megabytes; waiting would hold them outside any memory plan).
+      for (const t of Object.values(req.feeds)) release(t.buffer);
       return;
     }
     case "unload": {
