@@ -8,7 +8,7 @@
 import type { Bundle } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
-import { mallocTrim, peakRssBytes, rssBytes } from "../runtime/memory.ts";
+import { mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
 import { openStage } from "../runtime/stage.ts";
 import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
@@ -48,16 +48,6 @@ export interface RowRun {
   /** RSS when the row started (the process without any block loaded). */
   startRssBytes: number;
   leapStep: number | null;
-}
-
-/** Reset the process's peak-RSS mark (Linux); false where it cannot. */
-export function resetPeakRss(): boolean {
-  try {
-    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -11,15 +11,15 @@
 import { type Bundle, stageOf } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
-import { peakRssBytes, rssBytes } from "../runtime/memory.ts";
+import { peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
 import { openStage } from "../runtime/stage.ts";
 import type { RunEvent } from "../runtime/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { sequential } from "../schedulers/sequential.ts";
-import { type DenoiseInputs, resetPeakRss } from "./_speed_row.ts";
+import type { DenoiseInputs } from "./_speed_row.ts";
 
 /**
- * Working memory per block name (bytes) of one model call at `inputs`' shapes.
+ * Each block's memory at `inputs`' shapes (see the module comment), and one lane's start-up.
  *
  * @example
  * ```ts ignore

@@ -34,6 +34,16 @@ export function peakRssBytes(): number {
   return procField("/proc/self/status", "VmHWM") ?? rssBytes();
 }
 
+/** Reset the peak-RSS mark (VmHWM) to the current RSS (Linux `/proc/self/clear_refs`); false where it cannot. */
+export function resetPeakRss(): boolean {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Memory the OS could give this process now (MemAvailable), bytes. */
 export function availableBytes(): number {
   return procField("/proc/meminfo", "MemAvailable") ?? Deno.systemMemoryInfo().available;
