@@ -14,6 +14,7 @@
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { OdsoraError } from "../runtime/errors.ts";
 import { writeFileAtomic } from "../runtime/_atomic.ts";
 import { loadBundle, stageOf } from "../runtime/bundle.ts";
 import { parseBudget } from "../runtime/recipe.ts";
@@ -75,6 +76,12 @@ if (!existsSync(join(args.bundle, "bundle.json"))) {
   );
   Deno.exit(1);
 }
+/** One error line, exit 1; nothing is written (the report is written only when every row ran). */
+function fail(message: string): never {
+  console.error(`bench: error: ${message}`);
+  Deno.exit(1);
+}
+
 const [t, h, w] = args.latent.split(",").map(Number);
 const shape = {
   t,
@@ -122,7 +129,7 @@ let baseline: Tensor<"float32"> | null = null;
 for (const row of rows) {
   const { budget, ...schedulerSpec } = row.scheduler;
   const spec = budget === undefined ? null : parseBudget(budget ?? null);
-  if (typeof spec === "string") throw new Error(`Cannot bench row '${row.name}': ${spec}`);
+  if (typeof spec === "string") fail(`Cannot bench row '${row.name}': ${spec}`);
   const budgetBytes = spec === null
     ? null
     : "bytes" in spec
@@ -136,7 +143,10 @@ for (const row of rows) {
   };
   const streaming = row.scheduler.name !== "resident";
   const before: Capacity | null = streaming ? await probeCapacity() : null;
-  const r = await runRow(sized, plugins, inputs, { threads, workBytes });
+  const r = await runRow(sized, plugins, inputs, { threads, workBytes }).catch((e: unknown) => {
+    if (e instanceof OdsoraError) fail(`Cannot bench row '${row.name}': ${e.message}`);
+    throw e;
+  });
   const after: Capacity | null = streaming ? await probeCapacity() : null;
   baseline ??= r.latent;
   const ops = timelineOf(r.events);
