@@ -50,7 +50,9 @@ export async function measureBlockMemory(
     }
     resetPeakRss();
   };
-  const executor = local.create(local.options.parse({ threads: options.threads, lanes: 1 }));
+  // Trim after every unload so that each run starts from a clean heap and its peak is its own working
+  // memory (in a real plan a lane keeps the largest of these for its next runs).
+  const executor = local.create(local.options.parse({ threads: options.threads, lanes: 1, trim: "always" }));
   try {
     const runner = await openStage({
       bundle,

@@ -18,7 +18,7 @@ export interface WireTensor {
 export interface LaneSessionOptions {
   threads: number;
   arena: boolean;
-  trim: boolean;
+  trim: boolean | "always";
   optimization: "disabled" | "basic" | "extended" | "all";
   prepack: boolean;
 }
@@ -27,7 +27,7 @@ export interface LaneSessionOptions {
 export type LaneCall =
   | { op: "load"; path: string; options: LaneSessionOptions }
   | { op: "run"; session: number; feeds: Record<string, WireTensor> }
-  | { op: "unload"; session: number; trim: boolean }
+  | { op: "unload"; session: number; trim: boolean | "always" }
   | { op: "close" };
 
 /** A request to a lane: a call and the id its reply carries. */

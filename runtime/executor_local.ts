@@ -20,19 +20,26 @@ export interface LocalOptions {
   threads: number;
   /** Keep the CPU memory arena (faster repeated runs of resident blocks, more memory). */
   arena: boolean;
-  /** Call `malloc_trim(0)` after each unload so RSS falls back. */
-  trim: boolean;
+  /**
+   * Hand freed heap back to the OS (`malloc_trim(0)`) after unloads: `true` after unloading pre-packed
+   * weights (they live in the heap; mapped weights leave with their mappings, and the heap pages the next
+   * run's working memory reuses stay), `"always"` after every unload (the least memory between blocks, but
+   * each run faults its working memory in again), `false` never.
+   */
+  trim: boolean | "always";
   /**
    * onnxruntime graph optimization level. Session creation is ~2.8× faster with `disabled` than `all` on a
    * 512-wide STDiT3 block with similar run time (measured here): a trade for plans that load every pass.
    */
   optimization?: "disabled" | "basic" | "extended" | "all";
   /**
-   * Pre-pack weights at session creation (default on): ~20% faster repeated runs of a resident block, but
-   * creation costs more (with `optimization: disabled` and no pre-packing, a 512-wide block was created in
-   * ~20 ms instead of ~96 ms here, first run about the same): turn it off for plans that load every pass.
+   * Pre-pack weights at session creation: `kept` (default) for blocks the plan keeps across passes, not
+   * for blocks it streams (loaded for one run, {@link BlockRef.transient}); or `true` / `false` for all.
+   * Pre-packing makes repeated runs a little faster but creation ~5× slower (an STDiT3-XL block: ~99 ms
+   * instead of ~20 ms here). Without it the weights stay memory-mapped and the lane that loads the block
+   * faults them in (~10–17 ms), so that its run does not.
    */
-  prepack?: boolean;
+  prepack?: boolean | "kept";
 }
 
 const localOptions: z.ZodType<LocalOptions> = z.object({
@@ -42,10 +49,10 @@ const localOptions: z.ZodType<LocalOptions> = z.object({
   threads: z.number().int().positive().default(1),
   /** Keep the CPU memory arena (faster repeated runs of resident blocks, more memory). */
   arena: z.boolean().default(false),
-  /** Call `malloc_trim(0)` after each unload so RSS falls back. */
-  trim: z.boolean().default(true),
+  /** Hand freed heap back to the OS after unloads of pre-packed weights (`true`), every unload, or never. */
+  trim: z.union([z.boolean(), z.literal("always")]).default(true),
   optimization: z.enum(["disabled", "basic", "extended", "all"]).default("all"),
-  prepack: z.boolean().default(true),
+  prepack: z.union([z.boolean(), z.literal("kept")]).default("kept"),
 }).strict();
 
 const BACKEND = "local";
@@ -134,7 +141,8 @@ export class LocalExecutor implements Executor {
     const name = `${ref.stage}/${ref.name}`;
     const lane = this.#lane(ref.lane);
     const { threads, arena, trim, optimization, prepack } = this.#options;
-    const options = { threads, arena, trim, optimization: optimization ?? "all", prepack: prepack ?? true };
+    const packs = (prepack ?? "kept") === "kept" ? !ref.transient : prepack === true;
+    const options = { threads, arena, trim, optimization: optimization ?? "all", prepack: packs };
     const reply = await this.#call(
       lane,
       { op: "load", path: ref.path, options },

@@ -104,3 +104,44 @@ Deno.test("local executor without graph optimization or pre-packing computes the
   }
   assert.ok(relL2(outs[1], outs[0]) < 1e-6);
 });
+
+/** Bytes of `path`'s mappings in this process that are resident (from /proc/self/smaps), and mapped. */
+function mappedResident(path: string): { mapped: number; resident: number } {
+  let mapped = 0, resident = 0, inside = false;
+  for (const line of Deno.readTextFileSync("/proc/self/smaps").split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inside = line.endsWith(` ${path}`);
+    else if (inside && line.startsWith("Size:")) mapped += Number(line.split(/\s+/)[1]) * 1024;
+    else if (inside && line.startsWith("Rss:")) resident += Number(line.split(/\s+/)[1]) * 1024;
+  }
+  return { mapped, resident };
+}
+
+Deno.test("local executor loads a streamed block unpacked, its mapped weights faulted in by the loading lane", async () => {
+  if (Deno.build.os !== "linux") return;
+  const dir = join(new URL("..", import.meta.url).pathname, "models", "default");
+  const bundle = await loadBundle(dir);
+  const spec = stageOf(bundle, "denoiser").blocks[1];
+  const ref: BlockRef = {
+    stage: "denoiser",
+    name: spec.name,
+    path: join(dir, spec.file),
+    bytes: spec.bytes,
+    lane: 0,
+  };
+  const data = join(dir, spec.data!);
+  const exec = local.create(local.options.parse({ threads: 1 }));
+  await exec.start(1);
+  try {
+    const streamed = await exec.load({ ...ref, transient: true });
+    const m = mappedResident(await Deno.realPath(data));
+    assert.ok(m.mapped > 0.9 * (await Deno.stat(data)).size, `weights stay mapped (${m.mapped} B)`);
+    assert.ok(
+      m.resident >= 0.99 * m.mapped,
+      `and are resident before any run (${m.resident} of ${m.mapped} B)`,
+    );
+    await exec.unload(streamed);
+    assert.equal(mappedResident(await Deno.realPath(data)).mapped, 0, "unloading unmaps them");
+  } finally {
+    await exec.close();
+  }
+});

@@ -8,9 +8,12 @@
  */
 import * as ort from "onnxruntime-node";
 import type { LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
-import { mallocTrim } from "./memory.ts";
+import { dirname } from "node:path";
+import { fileMappings, mallocTrim, populate } from "./memory.ts";
 
 const sessions = new Map<number, ort.InferenceSession>();
+/** Sessions whose weights were pre-packed into this process's heap (the others map their weight files). */
+const packed = new Set<number>();
 let nextSession = 1;
 const scope = self as unknown as {
   postMessage(message: LaneReply, transfer?: Transferable[]): void;
@@ -51,6 +54,7 @@ function fromOrt(name: string, t: ort.Tensor): WireTensor {
 async function handle(req: LaneRequest): Promise<void> {
   switch (req.op) {
     case "load": {
+      const before = req.options.prepack ? null : new Set(fileMappings().map((m) => m.start));
       const session = await ort.InferenceSession.create(req.path, {
         executionProviders: ["cpu"],
         enableCpuMemArena: req.options.arena,
@@ -66,8 +70,19 @@ async function handle(req: LaneRequest): Promise<void> {
           },
         },
       });
+      if (before) {
+        // Without pre-packing, onnxruntime keeps the weights as memory-mapped external data that the first
+        // run would page in on the compute path: fault them in here, on the loading lane, instead.
+        const dir = dirname(req.path) + "/";
+        populate(fileMappings().filter((m) => !before.has(m.start) && m.path.startsWith(dir)));
+      } else if (req.options.trim) {
+        // Pre-packing leaves the unpacked copies freed in the heap: hand them back now (a kept block may
+        // never unload during the run).
+        mallocTrim();
+      }
       const id = nextSession++;
       sessions.set(id, session);
+      if (req.options.prepack) packed.add(id);
       scope.postMessage({ id: req.id, ok: true, session: id, inputs: [...session.inputNames] });
       return;
     }
@@ -89,13 +104,17 @@ async function handle(req: LaneRequest): Promise<void> {
       const session = sessions.get(req.session);
       sessions.delete(req.session);
       await session?.release();
-      if (req.trim) mallocTrim();
+      // Trim only after freeing heap weights: a mapped session's weights leave with its mappings, and
+      // trimming would hand back the heap pages the next run's activations reuse (page faults each run).
+      const wasPacked = packed.delete(req.session);
+      if (req.trim === "always" || (req.trim && wasPacked)) mallocTrim();
       scope.postMessage({ id: req.id, ok: true });
       return;
     }
     case "close": {
       for (const s of sessions.values()) await s.release();
       sessions.clear();
+      packed.clear();
       mallocTrim();
       scope.postMessage({ id: req.id, ok: true });
       return;

@@ -49,7 +49,12 @@ export function availableBytes(): number {
   return procField("/proc/meminfo", "MemAvailable") ?? Deno.systemMemoryInfo().available;
 }
 
-type Libc = { symbols: { malloc_trim: (pad: bigint) => number } };
+type Libc = {
+  symbols: {
+    malloc_trim: (pad: bigint) => number;
+    madvise: (addr: bigint, length: bigint, advice: number) => number;
+  };
+};
 let libc: Libc | null | undefined;
 
 function openLibc(): Libc | null {
@@ -58,7 +63,10 @@ function openLibc(): Libc | null {
   if (Deno.build.os !== "linux") return libc;
   for (const name of ["libc.so.6", "libc.so"]) {
     try {
-      libc = Deno.dlopen(name, { malloc_trim: { parameters: ["usize"], result: "i32" } }) as unknown as Libc;
+      libc = Deno.dlopen(name, {
+        malloc_trim: { parameters: ["usize"], result: "i32" },
+        madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+      }) as unknown as Libc;
       break;
     } catch {
       // not glibc, or no --allow-ffi: trimming is an optimisation, never required
@@ -82,4 +90,66 @@ export function mallocTrim(): boolean {
   if (!lib) return false;
   lib.symbols.malloc_trim(0n);
   return true;
+}
+
+/** A file mapped into this process: its address range and path (from `/proc/self/maps`). */
+export interface FileMapping {
+  start: bigint;
+  end: bigint;
+  path: string;
+}
+
+/**
+ * This process's file-backed memory mappings (`/proc/self/maps`); empty where there is no procfs.
+ *
+ * @example
+ * ```ts
+ * import { fileMappings } from "./memory.ts";
+ * fileMappings().some((m) => m.path.endsWith(".so")); // shared libraries, on Linux
+ * ```
+ */
+export function fileMappings(): FileMapping[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/self/maps");
+  } catch {
+    return [];
+  }
+  const out: FileMapping[] = [];
+  for (const line of text.split("\n")) {
+    const slash = line.indexOf(" /");
+    if (slash < 0) continue;
+    const dash = line.indexOf("-");
+    const space = line.indexOf(" ");
+    out.push({
+      start: BigInt(`0x${line.slice(0, dash)}`),
+      end: BigInt(`0x${line.slice(dash + 1, space)}`),
+      path: line.slice(slash + 1),
+    });
+  }
+  return out;
+}
+
+const MADV_POPULATE_READ = 22;
+
+/**
+ * Fault in every page of `mappings` now (`madvise(MADV_POPULATE_READ)`, Linux ≥ 5.14), so that the thread
+ * that touches them next does not pay the page faults. Returns the bytes populated; mappings that are gone
+ * or refused are skipped (populating is an optimisation, never required).
+ *
+ * @example
+ * ```ts ignore
+ * populate(fileMappings().filter((m) => m.path.endsWith(".onnx.data")));
+ * ```
+ */
+export function populate(mappings: readonly FileMapping[]): number {
+  const lib = openLibc();
+  if (!lib) return 0;
+  let bytes = 0;
+  for (const m of mappings) {
+    if (lib.symbols.madvise(m.start, m.end - m.start, MADV_POPULATE_READ) === 0) {
+      bytes += Number(m.end - m.start);
+    }
+  }
+  return bytes;
 }

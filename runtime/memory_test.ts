@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./memory.ts";
+import { availableBytes, fileMappings, mallocTrim, peakRssBytes, populate, rssBytes } from "./memory.ts";
 
 Deno.test("rssBytes() counts a touched buffer and agrees with Deno.memoryUsage(); peak is at least current", () => {
   const big = new Uint8Array(64 * 1024 * 1024).fill(1);
@@ -14,4 +14,19 @@ Deno.test("rssBytes() counts a touched buffer and agrees with Deno.memoryUsage()
 Deno.test("availableBytes() is positive and mallocTrim() reaches glibc on Linux", () => {
   assert.ok(availableBytes() > 0);
   assert.equal(mallocTrim(), Deno.build.os === "linux");
+});
+
+Deno.test("fileMappings() lists this process's mapped executable and populate() faults its pages in", () => {
+  if (Deno.build.os !== "linux") return;
+  const exe = fileMappings().filter((m) => m.path === Deno.execPath());
+  assert.ok(exe.length > 0 && exe.every((m) => m.end > m.start), "the deno executable is mapped");
+  const bytes = exe.reduce((s, m) => s + Number(m.end - m.start), 0);
+  assert.equal(populate(exe), bytes);
+  const rssFile = Number(/RssFile:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+  assert.ok(rssFile >= 0.9 * bytes, `${rssFile} resident of ${bytes} mapped`);
+  assert.equal(
+    populate([{ start: 1n << 40n, end: (1n << 40n) + 4096n, path: "/nowhere" }]),
+    0,
+    "skips a gone range",
+  );
 });

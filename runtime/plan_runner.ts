@@ -61,6 +61,8 @@ function checkOps(ops: readonly PlanOp[], ctx: PlanRunContext): void {
  */
 export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: number): Promise<void> {
   checkOps(ops, ctx);
+  // A block these same ops also unload is loaded for one run: tell the executor (see BlockRef.transient).
+  const streamed = new Set(ops.filter((op) => op.op === "unload").map((op) => op.block));
   const tails = new Map<number, Promise<unknown>>();
   const runs = new Map<string, Promise<unknown>>();
   const all: Promise<unknown>[] = [];
@@ -116,7 +118,15 @@ export async function runOps(ops: readonly PlanOp[], ctx: PlanRunContext, pass: 
       let handle!: LoadedBlock;
       p = tail.then(() => {
         guard();
-        return timed(op, async () => void (handle = await ctx.executor.load({ ...ref, lane: op.lane })));
+        return timed(
+          op,
+          async () =>
+            void (handle = await ctx.executor.load({
+              ...ref,
+              lane: op.lane,
+              transient: streamed.has(op.block),
+            })),
+        );
       }).then(() => handle).catch(fail);
       ctx.loaded.set(op.block, { lane: op.lane, block: p as Promise<LoadedBlock> });
     } else if (op.op === "run") {

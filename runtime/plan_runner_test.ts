@@ -133,3 +133,14 @@ Deno.test("runOps() rejects plans that run or unload a block never loaded", asyn
   await assert.rejects(runOps(ops("run:a:0"), context(exec, ["a"], []), 0), /the plan never loads it/);
   await assert.rejects(runOps(ops("load:z:0"), context(exec, ["a"], []), 0), /the stage has no such block/);
 });
+
+Deno.test("runOps() marks a load transient when the same ops unload it (a streamed block), not a kept one", async () => {
+  const loads: BlockRef[] = [];
+  const { exec } = timedExecutor({ load: 1, run: 1 });
+  const recording: Executor = { ...exec, load: (ref) => (loads.push(ref), exec.load(ref)) };
+  const ctx = context(recording, ["a", "b"], []);
+  await runOps(ops("load:a:0"), ctx, 0); // setup: kept across passes
+  await runOps(ops("run:a:0 load:b:1 run:b:1 unload:b:1"), ctx, 0);
+  await runOps(ops("unload:a:0"), ctx, 0);
+  assert.deepEqual(loads.map((r) => [r.name, r.transient]), [["a", false], ["b", true]]);
+});

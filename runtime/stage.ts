@@ -7,6 +7,7 @@
  */
 import { blockPath, type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
+import { releaseTensor } from "./tensor.ts";
 import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";
 import type {
   BlockInfo,
@@ -105,6 +106,8 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
 
   const byName = new Map(spec.blocks.map((b) => [b.name, b]));
   let env: TensorMap = {};
+  /** Env names a block of the current pass has set (their tensors belong to the stage, not the caller). */
+  const produced = new Set<string>();
   const ctx: PlanRunContext = {
     stage,
     executor,
@@ -137,7 +140,13 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
             stage,
           );
         }
+        const replaced = env[output.name];
+        // An intermediate an earlier block of this pass produced (not the caller's input) is garbage now:
+        // free it at once rather than at the next collection (a block call's activations are megabytes,
+        // outside any memory plan while they wait).
+        if (replaced && produced.has(output.name)) releaseTensor(replaced);
         env[output.name] = out[graphName];
+        produced.add(output.name);
       }
     },
     emit,
@@ -158,6 +167,7 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
         throw new StageError(`Cannot run stage '${stage}': an earlier pass failed`, stage, { cause: broken });
       }
       env = { ...input };
+      produced.clear();
       lastPass = pass;
       try {
         if (!setupDone) {

@@ -3,7 +3,7 @@ import { BudgetError, PluginError, StageError } from "./errors.ts";
 import { local } from "./executor_local.ts";
 import { openStage } from "./stage.ts";
 import { relL2 } from "./tensor.ts";
-import type { Executor, MemoryScheduler, RunEvent } from "./types.ts";
+import type { Executor, MemoryScheduler, RunEvent, Tensor } from "./types.ts";
 import { resident, sequential } from "../schedulers/mod.ts";
 import { loadToy } from "../tests/_toy.ts";
 
@@ -121,6 +121,48 @@ Deno.test("StageRunner.run() names a missing input, then refuses further passes;
     await runner.close();
     assert.equal((await exec.memory()).residentBytes, 0);
     await assert.rejects(runner.run(call0, 2), /its runner is closed/);
+  } finally {
+    await exec.close();
+  }
+});
+
+Deno.test("StageRunner.run() frees the intermediates a later block replaces, never the caller's inputs", async () => {
+  const { bundle, expected, call0 } = await loadToy();
+  const exec = newExecutor();
+  const produced: { name: string; t: Tensor }[] = [];
+  const recording: Executor = {
+    name: exec.name,
+    kind: exec.kind,
+    start: (n) => exec.start(n),
+    load: (ref) => exec.load(ref),
+    run: async (block, feeds) => {
+      const out = await exec.run(block, feeds);
+      for (const [name, t] of Object.entries(out)) produced.push({ name, t });
+      return out;
+    },
+    unload: (block) => exec.unload(block),
+    memory: () => exec.memory(),
+    close: () => exec.close(),
+  };
+  try {
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor: recording,
+      scheduler: resident.create({}),
+      budget: { bytes: null },
+      passes: 1,
+      emit: () => {},
+    });
+    const env = await runner.run(call0, 0);
+    await runner.close();
+    assert.ok(relL2(env.out, expected["call0.out"]) < 1e-6);
+    const kept = new Set(Object.values(env));
+    const freed = produced.filter((p) => !kept.has(p.t));
+    assert.ok(freed.length > 0, "some block output was replaced by a later block");
+    for (const p of freed) assert.equal(p.t.data.length, 0, `replaced '${p.name}' is freed`);
+    for (const t of kept) assert.ok(t.data.length > 0, "what the pass returns is intact");
+    for (const t of Object.values(call0)) assert.ok(t.data.length > 0, "the caller's inputs are intact");
   } finally {
     await exec.close();
   }

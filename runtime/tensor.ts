@@ -170,3 +170,23 @@ export function eye(n: number): Tensor<"float32"> {
   for (let i = 0; i < n; i++) data[i * n + i] = 1;
   return tensor("float32", [n, n], data);
 }
+
+/**
+ * Free a tensor's memory now instead of at the next garbage collection, by detaching its buffer
+ * (ES2024 `ArrayBuffer.prototype.transfer`). Only for a tensor nothing else uses: its data reads as empty
+ * afterwards. A tensor that views part of a larger buffer is left alone. Returns whether it was freed.
+ *
+ * @example
+ * ```ts
+ * import { releaseTensor, zeros } from "./tensor.ts";
+ * const t = zeros([1024]);
+ * releaseTensor(t); // true; t.data.length is now 0
+ * ```
+ */
+export function releaseTensor(t: Tensor): boolean {
+  const buffer = t.data.buffer;
+  if (!(buffer instanceof ArrayBuffer) || buffer.detached) return false;
+  if (t.data.byteOffset !== 0 || t.data.byteLength !== buffer.byteLength) return false;
+  buffer.transfer(0);
+  return true;
+}

@@ -9,6 +9,7 @@ import {
   matmul,
   numel,
   padTo,
+  releaseTensor,
   relL2,
   reshape,
   slice,
@@ -83,4 +84,15 @@ Deno.test("toFloat32() converts masks and relL2() measures relative error", () =
   assert.equal(relL2(ref, ref), 0);
   assert.ok(Math.abs(relL2(fromArray([2], [3, 5]), ref) - 0.2) < 1e-12);
   assert.equal(relL2(zeros([2]), zeros([2])), 0);
+});
+
+Deno.test("releaseTensor() frees a tensor's own buffer now and leaves a view of a larger one alone", () => {
+  const t = full([4, 256], 1);
+  assert.equal(releaseTensor(t), true);
+  assert.equal(t.data.length, 0);
+  assert.equal(releaseTensor(t), false, "already freed");
+  const whole = new Float32Array(8).fill(2);
+  const view = tensor("float32", [4], whole.subarray(4));
+  assert.equal(releaseTensor(view), false);
+  assert.deepEqual([...view.data], [2, 2, 2, 2]);
 });

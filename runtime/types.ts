@@ -202,6 +202,11 @@ export interface BlockRef {
   path: string;
   bytes: number;
   lane: number;
+  /**
+   * The plan unloads this block after one run (it streams): an executor may trade run speed for a faster
+   * load. Absent or `false` for blocks kept across passes.
+   */
+  transient?: boolean;
 }
 
 /** A block an executor has loaded. */

@@ -6,9 +6,17 @@
 import { BudgetError, formatBytes } from "../runtime/errors.ts";
 import type { BlockInfo, Budget, StageInfo } from "../runtime/types.ts";
 
-/** Bytes one block needs while it runs: its weights plus its working memory. */
-export function blockNeed(block: BlockInfo): number {
-  return block.bytes + block.workBytes;
+/**
+ * The working memory a lane keeps once it has run the stage's blocks: the largest block call's (a lane's
+ * heap keeps its runs' memory for the next run; see _plan_peak.ts).
+ */
+export function laneWorkBytes(stage: StageInfo): number {
+  return Math.max(0, ...stage.blocks.map((b) => b.workBytes));
+}
+
+/** Bytes one block needs while it runs on a lane: its weights plus the lane's working memory. */
+export function blockNeed(block: BlockInfo, stage: StageInfo): number {
+  return block.bytes + laneWorkBytes(stage);
 }
 
 /** Throw a BudgetError unless `needed` bytes fit the budget (`null` = unlimited). */
@@ -32,5 +40,7 @@ export function checkBudget(
 
 /** Throw a BudgetError if any single block cannot fit the budget on its own (no plan can help then). */
 export function checkEachBlock(scheduler: string, stage: StageInfo, budget: Budget): void {
-  for (const b of stage.blocks) checkBudget(scheduler, stage, blockNeed(b), budget, `block '${b.name}'`);
+  for (const b of stage.blocks) {
+    checkBudget(scheduler, stage, blockNeed(b, stage), budget, `block '${b.name}'`);
+  }
 }

@@ -4,8 +4,10 @@
  * previous run and for its block's load, an unload waits for its block's run; sections (setup, each pass,
  * teardown) run one after the other.
  *
- * A block's weights are held from the start of its load to the end of its unload, a run's working memory
- * while it runs. A set of such intervals can be active at the same moment in some execution exactly when
+ * A block's weights are held from the start of its load to the end of its unload. A run's working memory
+ * stays with its lane: the lane's heap keeps it for the next run (lanes do not hand heap pages back after
+ * a streamed block, so that runs do not fault them in again), so each lane that runs blocks in a section
+ * holds the working memory of its largest run for the whole section. A set of such intervals can be active at the same moment in some execution exactly when
  * no interval's end must finish before another's start, so the peak is the heaviest such set: a maximum
  * weight clique of the "may overlap" graph (small here, solved exactly by branch and bound).
  *
@@ -68,6 +70,7 @@ function sectionPeak(
   );
   const intervals: Interval[] = [...open.values()];
   let previousRun: number | undefined;
+  const laneWork = new Map<number, number>();
   ops.forEach((op, i) => {
     edge(lastOnLane.get(op.lane), i);
     lastOnLane.set(op.lane, i);
@@ -81,7 +84,7 @@ function sectionPeak(
       edge(lastLoad.get(op.block), i);
       previousRun = i;
       lastRun.set(op.block, i);
-      intervals.push({ start: i, end: i, bytes: info(op.block)?.workBytes ?? 0 });
+      laneWork.set(op.lane, Math.max(laneWork.get(op.lane) ?? 0, info(op.block)?.workBytes ?? 0));
     } else {
       edge(lastRun.get(op.block), i);
       edge(lastLoad.get(op.block), i);
@@ -90,6 +93,7 @@ function sectionPeak(
       open.delete(op.block);
     }
   });
+  for (const bytes of laneWork.values()) intervals.push({ start: -1, end: n, bytes });
   const precedes = (a: number, b: number) =>
     a >= 0 && a < n && b >= 0 && b < n && (anc[b][a >> 5] & (1 << (a & 31))) !== 0;
   const overlap = (x: Interval, y: Interval) => !precedes(x.end, y.start) && !precedes(y.end, x.start);

@@ -8,15 +8,16 @@ const names = SMALL_STAGE.blocks.map((b) => b.name);
 const plan = (bytes: number | null, prefetch = 1) => ciDl.create({ prefetch }).plan(SMALL_STAGE, { bytes });
 
 Deno.test("ci-dl plan() keeps the most leading blocks resident that the budget allows (hand-computed table)", () => {
-  // Bound with k resident blocks (R bytes) and one block prefetched: R + running + max(prev, next) + work.
-  // k=0: 23, k=1: 4+23=27, k=2: 14+23=37, k=3: 24+23=47, k=4..6: 49 (k=6 = all resident: 46+3).
+  // Bound with k resident blocks (R bytes), one block prefetched, two lanes that each keep one block
+  // call's working memory: R + running + max(prev, next) + 2 × 3. k=0: 26, k=1: 30, k=2: 40, k=3: 50,
+  // k=4, 5: 52; k=6 (all resident, one lane): 46 + 3 = 49, so k=3..5 never pay.
   const table: [number, number, number, number][] = [ // budget → resident k, lanes, peak
     [1000, 6, 1, 49],
     [49, 6, 1, 49],
-    [48, 3, 2, 47],
-    [40, 2, 2, 37],
-    [30, 1, 2, 27],
-    [25, 0, 2, 23],
+    [48, 2, 2, 40],
+    [40, 2, 2, 40],
+    [30, 1, 2, 30],
+    [26, 0, 2, 26],
   ];
   for (const [budget, k, lanes, peak] of table) {
     const p = plan(budget);
@@ -55,7 +56,7 @@ Deno.test("ci-dl plan() lays out resident and streamed blocks as data", () => {
 });
 
 Deno.test("ci-dl plan() gives up prefetch before failing when only one block at a time fits", () => {
-  const p = plan(20); // prefetch needs 23 even with nothing resident; sequential with embed resident needs 17
+  const p = plan(20); // prefetch needs 26 even with nothing resident; sequential with embed resident needs 17
   assert.equal(p.lanes, 1);
   assert.deepEqual(p.resident, ["embed"]);
   assert.equal(p.peakBytes, 17);

@@ -23,8 +23,8 @@ Deno.test("concurrent plan() alternates two lanes, loading block i+1 while block
   ];
   assert.deepEqual(plan.pass, expected);
   // Running block + the one loading + the previous one still unloading are never all three together:
-  // max over i of block_i + max(block_{i−1}, block_{i+1}) + work = 10 + 10 + 3.
-  assert.equal(plan.peakBytes, 23);
+  // max over i of block_i + max(block_{i−1}, block_{i+1}) + each lane's kept work = 10 + 10 + 2 × 3.
+  assert.equal(plan.peakBytes, 26);
   assert.equal(plan.budgetBytes, null);
 });
 
@@ -35,17 +35,17 @@ Deno.test("concurrent plan() with prefetch 2 keeps two blocks loading ahead on t
     plan.pass.slice(0, 3).map((op) => [op.op, op.block]),
     names.slice(0, 3).map((b) => ["load", b]),
   );
-  assert.equal(plan.peakBytes, 33);
+  assert.equal(plan.peakBytes, 39); // 3 blocks of 10 + 3 lanes' work
   assert.equal(plan.budgetBytes, 40);
 });
 
 Deno.test("concurrent plan() refuses a budget below the blocks in flight, before any work", () => {
   assert.throws(
-    () => concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: 22 }),
+    () => concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: 25 }),
     (e) =>
-      e instanceof BudgetError && e.neededBytes === 23 && e.budgetBytes === 22 &&
+      e instanceof BudgetError && e.neededBytes === 26 && e.budgetBytes === 25 &&
       e.message === "Cannot plan stage 'denoiser' with scheduler 'concurrent': streaming with '1' block(s) " +
-          "prefetched needs '23 B', the budget is '22 B'",
+          "prefetched needs '26 B', the budget is '25 B'",
   );
 });
 

@@ -12,7 +12,7 @@ import { ciDl } from "./ci_dl.ts";
 
 export { planResident, resident } from "./resident.ts";
 export { planSequential, sequential } from "./sequential.ts";
-export { blockNeed, checkBudget, checkEachBlock } from "./_budget.ts";
+export { blockNeed, checkBudget, checkEachBlock, laneWorkBytes } from "./_budget.ts";
 export { concurrent } from "./concurrent.ts";
 export { ciDl, fitStreamingPlan } from "./ci_dl.ts";
 

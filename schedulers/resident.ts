@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
-import { checkBudget, checkEachBlock } from "./_budget.ts";
+import { checkBudget, checkEachBlock, laneWorkBytes } from "./_budget.ts";
 
 /** Options of `resident` (none). */
 const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
@@ -24,7 +24,7 @@ const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
 export function planResident(stage: StageInfo, budget: Budget): Plan {
   checkEachBlock("resident", stage, budget);
   const weights = stage.blocks.reduce((s, b) => s + b.bytes, 0);
-  const work = Math.max(0, ...stage.blocks.map((b) => b.workBytes));
+  const work = laneWorkBytes(stage);
   const peakBytes = weights + work;
   checkBudget("resident", stage, peakBytes, budget, `keeping all ${stage.blocks.length} blocks loaded`);
   const names = stage.blocks.map((b) => b.name);

@@ -36,7 +36,7 @@ export function planSequential(stage: StageInfo, budget: Budget): Plan {
     setup: [],
     pass,
     teardown: [],
-    peakBytes: Math.max(0, ...stage.blocks.map(blockNeed)),
+    peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))),
     budgetBytes: budget.bytes,
   };
 }
