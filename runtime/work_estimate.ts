@@ -8,8 +8,9 @@
  * the norms, q/k/v and the attention output (≈ 6·N·C) and the MLP's 4·C hidden (4·N·C); the attention
  * scores of spatial self-attention (heads·T'·S²), temporal self-attention (heads·S·T'²) and
  * cross-attention to L text tokens (heads·N·L). onnxruntime keeps temporaries beside them: the total is
- * doubled. The bench's probe (bench/_work_probe.ts) measures the real peak; on STDiT3-XL at [2, 4, 10, 8, 8]
- * it reads 29–51 MiB against this estimate's 41 MiB.
+ * doubled. The bench's probe (bench/_work_probe.ts) measures the real peak from a trimmed heap; on STDiT3-XL
+ * with 20 text tokens it reads a median 44 MiB (most 62) at [2, 4, 10, 8, 8] against this estimate's 41 MiB,
+ * and 147 MiB (most 180) at [2, 4, 10, 16, 16] against 171 MiB.
  *
  * @module
  */
