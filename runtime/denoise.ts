@@ -15,6 +15,7 @@ import {
   full,
   matmul,
   padTo,
+  releaseTensor,
   reshape,
   slice,
   sub,
@@ -141,13 +142,14 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     o.signal?.throwIfAborted();
     const xp = padTo(x, padded);
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
-    const env = await o.runner.run({
+    const input: TensorMap = {
       ...fixed,
       x: concat([xp, xp], 0),
       timestep: full([2 * n], t),
       merge_t: ops.merge,
       unmerge_t: ops.unmerge,
-    }, calls);
+    };
+    const env = await o.runner.run(input, calls);
     calls++;
     const out = env[spec.output] as Tensor<"float32"> | undefined;
     if (!out || out.dims.length !== 5 || out.dims[0] !== 2 * n || out.dims[1] < c) {
@@ -159,7 +161,11 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     const v = slice(cropTo(out, [2 * n, out.dims[1], T, H, W]), 1, 0, c);
     const cond = slice(v, 0, 0, n);
     const uncond = slice(v, 0, n, 2 * n);
-    return addScaled(uncond, sub(cond, uncond), o.cfgScale);
+    const drift = addScaled(uncond, sub(cond, uncond), o.cfgScale);
+    // What the pass produced (the output and the blocks' last intermediates, megabytes each) is garbage
+    // now that the drift is a copy: free it at once rather than at the next collection.
+    for (const [name, tensor] of Object.entries(env)) if (input[name] !== tensor) releaseTensor(tensor);
+    return drift;
   };
   const started = performance.now();
   try {
