@@ -9,8 +9,8 @@
  * scores of spatial self-attention (heads·T'·S²), temporal self-attention (heads·S·T'²) and
  * cross-attention to L text tokens (heads·N·L). onnxruntime keeps temporaries beside them: the total is
  * doubled. The bench's probe (bench/_work_probe.ts) measures the real peak from a trimmed heap; on STDiT3-XL
- * with 20 text tokens it reads a median 44 MiB (most 62) at [2, 4, 10, 8, 8] against this estimate's 41 MiB,
- * and 147 MiB (most 180) at [2, 4, 10, 16, 16] against 171 MiB.
+ * with 20 text tokens it reads a median 34–44 MiB (most 62–71) at [2, 4, 10, 8, 8] against this estimate's
+ * 41 MiB, and 141–147 MiB (most 171–180) at [2, 4, 10, 16, 16] against 171 MiB.
  *
  * @module
  */
