@@ -44,3 +44,13 @@ export function tensor<D extends DType>(dtype: D, dims: readonly number[], data:
   }
   return Object.freeze({ dtype, dims: Object.freeze([...dims]), data });
 }
+
+/**
+ * Free a buffer's memory now by detaching it (ES2024 `ArrayBuffer.prototype.transfer`) instead of at the
+ * next garbage collection; false if it was already detached. Views of it read as empty afterwards.
+ */
+export function releaseBuffer(buffer: ArrayBuffer): boolean {
+  if (buffer.detached) return false;
+  buffer.transfer(0);
+  return true;
+}

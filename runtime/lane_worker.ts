@@ -10,6 +10,7 @@ import * as ort from "onnxruntime-node";
 import type { LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
 import { dirname } from "node:path";
 import { fileMappings, mallocTrim, populate } from "./memory.ts";
+import { releaseBuffer } from "./_tensor_core.ts";
 
 const sessions = new Map<number, ort.InferenceSession>();
 /** Sessions whose weights were pre-packed into this process's heap (the others map their weight files). */
@@ -20,11 +21,6 @@ const scope = self as unknown as {
   onmessage: ((e: MessageEvent<LaneRequest>) => void) | null;
   close(): void;
 };
-
-/** Free a buffer's memory now by detaching it (ES2024 `ArrayBuffer.prototype.transfer`). */
-function release(buffer: ArrayBuffer): void {
-  if (!buffer.detached) buffer.transfer(0);
-}
 
 function toOrt(name: string, t: WireTensor, session: ort.InferenceSession): ort.Tensor {
   const meta = session.inputMetadata?.find((m) => m.name === name);
@@ -97,7 +93,7 @@ async function handle(req: LaneRequest): Promise<void> {
       scope.postMessage({ id: req.id, ok: true, outputs }, Object.values(outputs).map((o) => o.buffer));
       // The inputs are garbage now: free their memory at once instead of when this worker next collects
       // garbage (a block call's inputs are megabytes; waiting would hold them outside any memory plan).
-      for (const t of Object.values(req.feeds)) release(t.buffer);
+      for (const t of Object.values(req.feeds)) releaseBuffer(t.buffer);
       return;
     }
     case "unload": {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { allocate, numel, tensor } from "./_tensor_core.ts";
+import { allocate, numel, releaseBuffer, tensor } from "./_tensor_core.ts";
 import type { DType, DTypeArray, Tensor } from "./types.ts";
 
 export { allocate, numel, tensor } from "./_tensor_core.ts";
@@ -185,8 +185,7 @@ export function eye(n: number): Tensor<"float32"> {
  */
 export function releaseTensor(t: Tensor): boolean {
   const buffer = t.data.buffer;
-  if (!(buffer instanceof ArrayBuffer) || buffer.detached) return false;
+  if (!(buffer instanceof ArrayBuffer)) return false;
   if (t.data.byteOffset !== 0 || t.data.byteLength !== buffer.byteLength) return false;
-  buffer.transfer(0);
-  return true;
+  return releaseBuffer(buffer);
 }
