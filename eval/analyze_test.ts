@@ -9,7 +9,7 @@ const CLIPS = 240;
 async function writeGroundTruth(n: number, seed: number): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "odsora_gt_" });
   const { code, stderr } = await new Deno.Command("scripts/py", {
-    args: ["-m", "export.world_gt", "--out", dir, "--n", String(n), "--seed", String(seed)],
+    args: ["-m", "export.world.gt", "--out", dir, "--n", String(n), "--seed", String(seed)],
     stdout: "null",
     stderr: "piped",
   }).output();

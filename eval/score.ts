@@ -1,6 +1,6 @@
 /**
  * Score analyzed clips against their labels: per-attribute accuracy overall and on held-out combinations.
- * Also reads a folder of labelled raw clips (what export/world_gt.py and export/train_monitor.py write)
+ * Also reads a folder of labelled raw clips (what export/world/gt.py and export/train/monitor.py write)
  * and, run as a script, prints its scores as JSON:
  *
  *   deno run -A eval/score.ts DIR
