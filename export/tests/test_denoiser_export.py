@@ -19,7 +19,6 @@ from export.onnx.block import export_block
 from export.models.stdit3 import STDiT3, STDiT3Config, preset
 from export.models.weights import WeightError, WeightSource
 
-GOLDEN = Path("/work/shared/golden")
 torch.set_num_threads(1)
 # Small, with pred_sigma and a config unlike the fixtures (6 heads, mlp 2.0, no 64-wide hidden).
 CFG = STDiT3Config(hidden_size=48, depth=2, num_heads=6, mlp_ratio=2.0, caption_channels=24, model_max_length=6)
@@ -126,16 +125,16 @@ def test_chain_equals_full_model(exported: tuple[Path, dict, STDiT3], merged: bo
     assert rel(got, ref) < 1e-5
 
 
-def test_fixture_bundle_reproduces_stdit3_forward(tmp_path: Path) -> None:
-    name, build = fixture_builder(GOLDEN / "stdit3_forward")
+def test_fixture_bundle_reproduces_stdit3_forward(tmp_path: Path, golden: Path) -> None:
+    name, build = fixture_builder(golden / "stdit3_forward")
     write_bundle(tmp_path / "b", build, name=name, source_kind="fixture", detail="test")
     doc = read_bundle(tmp_path / "b")
     assert doc["text"] is None and doc["vae"] is None
     null = np.fromfile(tmp_path / "b" / doc["null_caption"]["file"], dtype="<f4").reshape(doc["null_caption"]["dims"])
     from safetensors.numpy import load_file
-    assert np.array_equal(null, load_file(str(GOLDEN / "stdit3_forward" / "weights.safetensors"))["y_embedder.y_embedding"])
-    cfg = json.loads((GOLDEN / "stdit3_forward" / "config.json").read_text())
-    rows = check_stdit3_forward(GOLDEN / "stdit3_forward", tmp_path / "b", doc["denoiser"], cfg)
+    assert np.array_equal(null, load_file(str(golden / "stdit3_forward" / "weights.safetensors"))["y_embedder.y_embedding"])
+    cfg = json.loads((golden / "stdit3_forward" / "config.json").read_text())
+    rows = check_stdit3_forward(golden / "stdit3_forward", tmp_path / "b", doc["denoiser"], cfg)
     assert [r[0] for r in rows] == ["stdit3_forward/out", "stdit3_forward/out_xmask", "stdit3_forward/out_nomask"]
     assert all(err < 1e-4 for _, err in rows), rows
 

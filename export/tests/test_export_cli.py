@@ -19,7 +19,6 @@ from export.parity.denoiser_runner import run_denoiser
 from export.models.stdit3 import STDiT3, preset
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path("/work/shared/golden")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 torch.set_num_threads(1)
 
@@ -54,9 +53,9 @@ def test_random_tiny_denoiser_bundle_runs_like_the_torch_model(tmp_path: Path) -
     assert np.allclose(null, model.null_caption().numpy())
 
 
-def test_fixture_command_errors_leave_nothing_behind(tmp_path: Path) -> None:
+def test_fixture_command_errors_leave_nothing_behind(tmp_path: Path, golden: Path) -> None:
     bad = tmp_path / "fx"
-    shutil.copytree(GOLDEN / "stdit3_forward", bad)
+    shutil.copytree(golden / "stdit3_forward", bad)
     os.chmod(bad, 0o755)
     w = load_file(str(bad / "weights.safetensors"))
     w["spatial_blocks.9.mlp.fc1.bias"] = torch.zeros(4)
@@ -86,12 +85,12 @@ def test_write_bundle_is_atomic(tmp_path: Path) -> None:
     assert (tmp_path / "notabundle" / "keep.txt").read_text() == "mine"
 
 
-def test_parity_command_passes_and_can_fail(tmp_path: Path) -> None:
-    r = run("-m", "export.parity", str(GOLDEN / "stdit3_forward"))
+def test_parity_command_passes_and_can_fail(tmp_path: Path, golden: Path) -> None:
+    r = run("-m", "export.parity", str(golden / "stdit3_forward"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "stdit3_forward/out_xmask rel_err=" in r.stdout and r.stdout.count("PASS") == 3
     bad = tmp_path / "stdit3_forward"
-    shutil.copytree(GOLDEN / "stdit3_forward", bad)
+    shutil.copytree(golden / "stdit3_forward", bad)
     os.chmod(bad, 0o755)
     w = load_file(str(bad / "weights.safetensors"))
     w["temporal_blocks.1.mlp.fc2.bias"] += 0.05
