@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from export.onnx.bundle import read_bundle, write_bundle
-from export.parity.chain import run_block
+from export.parity.chain import against_torch, run_block
 from export.onnx.denoiser_blocks import BLOCK_IO, DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
-from export.onnx.denoiser import check_denoiser_keys, export_denoiser, random_denoiser_source
+from export.onnx.denoiser import build_denoiser_block, check_denoiser_keys, export_denoiser, random_denoiser_source
 from export.parity.denoiser import check_stdit3_forward
 from export.parity.denoiser_runner import reference_tdtm_operators, run_denoiser
 from export.onnx.fixture import fixture_builder
@@ -143,3 +143,19 @@ def test_presets() -> None:
     xl = preset("xl")
     assert (xl.hidden_size, xl.depth, xl.num_heads, xl.head_dim, xl.out_channels) == (1152, 28, 16, 72, 8)
     assert preset("3b").hidden_size == 1872 and preset("3b").head_dim == 72
+
+
+def test_every_block_is_compared_with_its_torch_module_and_a_mismatch_shows(tmp_path: Path) -> None:
+    cfg = preset("tiny")
+    source = random_denoiser_source(cfg, seed=3)
+    stage = export_denoiser(cfg, source, tmp_path)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1, 4, 3, 6, 6, generator=g).numpy(), torch.randn(1, 8, 32, generator=g).numpy()
+    errors = {}
+    for seed in (3, 4):  # the weights it was exported from, then other weights
+        other = random_denoiser_source(cfg, seed=seed)
+        with against_torch(lambda name, s=other: build_denoiser_block(cfg, name, s)[0]) as errors[seed]:
+            run_denoiser(tmp_path, stage, x, np.array([500.0]), y)
+    assert list(errors[3]) == [b["name"] for b in stage["blocks"]]
+    assert max(errors[3].values()) < 1e-5
+    assert min(errors[4].values()) > 1e-2
