@@ -6,11 +6,12 @@ import { loadRecipe } from "../runtime/recipe.ts";
 import { resolvePlugin } from "../runtime/registry.ts";
 import type { RunEvent } from "../runtime/types.ts";
 import { tinyBundle, tinyRecipe, writeRecipe } from "../tests/_e2e.ts";
-import { startLoopbackDevice } from "./loopback_device.ts";
+import { pairedLoopback } from "./_paired.ts";
 
 Deno.test("a recipe naming 'executor: { name: ios }' runs text, denoiser and VAE on the device, bit-equal to local", async () => {
   const bundle = await tinyBundle();
-  const device = startLoopbackDevice({ bundleDir: bundle, port: 0, device: "recipe-test" });
+  const paired = await pairedLoopback({ bundleDir: bundle, device: "recipe-test" });
+  const device = paired.device;
   const tmp = await Deno.makeTempDir();
   try {
     const run = async (name: string, executor: string) => {
@@ -28,7 +29,7 @@ Deno.test("a recipe naming 'executor: { name: ios }' runs text, denoiser and VAE
     const here = await run("local", "{ name: local }");
     const phone = await run(
       "phone",
-      `{ name: ios, host: 127.0.0.1, port: ${device.port}, timeoutMs: 60000 }`,
+      `{ name: ios, host: 127.0.0.1, port: ${device.port}, timeoutMs: 60000, keys: '${paired.keysFile}' }`,
     );
     assert.ok(phone.result.video.data.length > 0);
     assert.deepEqual(phone.result.video.data, here.result.video.data);
@@ -38,7 +39,7 @@ Deno.test("a recipe naming 'executor: { name: ios }' runs text, denoiser and VAE
     assert.deepEqual(stages(phone.events), ["text", "denoiser", "vae"]);
     assert.equal(phone.result.calls, here.result.calls);
   } finally {
-    await device.close();
+    await paired.close();
     await Deno.remove(tmp, { recursive: true });
   }
 });

@@ -74,12 +74,19 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
   const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
-  const budget = (stage: StageName) =>
-    stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
   const staging = await openStaging(recipe.output.dir);
   let executor: PluginKinds["executor"] | null = null;
   try {
     executor = await resolveRecipePlugin(recipe, "executor", recipe.executor, ["executor"]);
+    // no budget in the recipe: plan against the memory the executor's device offers, if it says
+    const offered = recipe.budget === null && executor.defaultBudget ? await executor.defaultBudget() : null;
+    report.setBudgetSource(
+      offered ? { from: "executor", ...offered.source } : { from: recipe.budget === null ? "none" : "recipe" },
+    );
+    const budget = (stage: StageName) =>
+      offered
+        ? { bytes: offered.bytes }
+        : stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
     const common = { executor, scheduler, emit, signal, origin };
     emit({
       type: "run",

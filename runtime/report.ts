@@ -47,6 +47,11 @@ export interface RunReport {
     peakRssBytes: number;
     maxResidentBytes: number;
     budgets: Partial<Record<StageName, number | null>>;
+    /**
+     * Where the budgets came from: `recipe`, `none` (unlimited), or `executor` (the recipe gave none and
+     * the executor's device offered its memory; its fields say which device, its figure and the margin).
+     */
+    budgetSource: { from: "recipe" | "none" | "executor"; [detail: string]: string | number };
   };
   plans: { stage: StageName; plan: Plan }[];
   warnings: string[];
@@ -85,6 +90,7 @@ export function createReport(origin: number) {
   const warnings: string[] = [];
   let maxResident = 0;
   let peakRss = 0;
+  let budgetSource: RunReport["memory"]["budgetSource"] = { from: "none" };
   return {
     emit(e: RunEvent): void {
       const now = performance.now() - origin;
@@ -109,6 +115,9 @@ export function createReport(origin: number) {
         peakRss = Math.max(peakRss, e.rssBytes);
       }
     },
+    setBudgetSource(source: RunReport["memory"]["budgetSource"]): void {
+      budgetSource = source;
+    },
     addPlan(stage: StageName, plan: Plan): void {
       plans.push({ stage, plan });
     },
@@ -132,7 +141,12 @@ export function createReport(origin: number) {
         timeline,
         steps,
         decisions,
-        memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
+        memory: {
+          peakRssBytes: Math.max(peakRss, peakRssBytes),
+          maxResidentBytes: maxResident,
+          budgets,
+          budgetSource,
+        },
         plans,
         warnings: [...warnings],
       };

@@ -215,6 +215,13 @@ export interface LoadedBlock {
   readonly id: number;
 }
 
+/** The budget an executor's device offers when the recipe sets none (the `ios` executor: the phone's memory). */
+export interface ExecutorBudget {
+  bytes: number;
+  /** Where the figure came from, for the report (e.g. the device, its `availableBytes`, the margin). */
+  source: Record<string, string | number>;
+}
+
 /** An executor plugin. */
 export interface Executor {
   readonly name: string;
@@ -225,6 +232,11 @@ export interface Executor {
   run(block: LoadedBlock, feeds: TensorMap): Promise<TensorMap>;
   unload(block: LoadedBlock): Promise<void>;
   memory(): Promise<{ residentBytes: number; availableBytes: number; rssBytes: number }>;
+  /**
+   * Optional: the memory budget to plan against when the recipe gives none (an executor whose blocks run
+   * on another machine knows that machine's memory; the local executor leaves it out: unlimited).
+   */
+  defaultBudget?(): Promise<ExecutorBudget>;
   close(): Promise<void>;
 }
 
