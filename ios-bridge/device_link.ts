@@ -81,6 +81,8 @@ export class DeviceLink {
   #nextId = 1;
   #timeoutMs: number;
   #closeReason: string | null = null;
+  #sendFailure: string | null = null;
+  #closer: ReturnType<typeof setTimeout> | undefined;
   #idle: (() => void)[] = [];
 
   private constructor(address: string, timeoutMs: number) {
@@ -182,7 +184,7 @@ export class DeviceLink {
     const p = this.#pending.get(reply.id);
     if (!p) {
       // a connection-level error (id 0: the device refused a frame and closes), or a late reply
-      if (reply.type === "error") this.#closeReason ??= `the device said: ${reply.message}`;
+      if (reply.type === "error") this.#closeReason = `the device said: ${reply.message}`;
       return;
     }
     this.#settle(reply.id, p);
@@ -197,7 +199,8 @@ export class DeviceLink {
   }
 
   #onClose(error: Error | null): void {
-    this.#closeReason ??= error ? error.message : "closed by the device";
+    clearTimeout(this.#closer);
+    this.#closeReason ??= error ? error.message : this.#sendFailure ?? "closed by the device";
     for (const [id, p] of this.#pending) {
       this.#settle(id, p);
       p.reject(this.#lost(p.action, p.block, error));
@@ -250,8 +253,10 @@ export class DeviceLink {
           reject(new ExecutorError(`Cannot ${action}: ${e.message}`, BACKEND, block, { cause: e }));
           return;
         }
-        this.#closeReason ??= `sending failed: ${(e as Error).message}`;
-        this.close();
+        // the device may have closed after telling why (an error frame still to be read): read on, and
+        // close only if the stream does not end by itself
+        this.#sendFailure ??= `sending failed: ${(e as Error).message}`;
+        this.#closer ??= setTimeout(() => this.close(), 2000);
       });
     });
   }
