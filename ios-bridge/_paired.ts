@@ -38,7 +38,11 @@ export async function pairedLoopback(options: LoopbackOptions): Promise<PairedDe
     port: 0,
     log: (line) => log.push(line),
     ...options,
-    pairing: { iterations: TEST_ITERATIONS, showCode: (c) => shown.push(c), ...options.pairing },
+    pairing: {
+      iterations: TEST_ITERATIONS,
+      ...options.pairing,
+      showCode: (c) => (shown.push(c), options.pairing?.showCode(c)),
+    },
   });
   const pairAnother = async (keysFile: string) => {
     const keys = await KeyStore.open(keysFile, "host");
