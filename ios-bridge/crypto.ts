@@ -49,7 +49,8 @@ export function fromBase64(text: string, length?: number): Uint8Array<ArrayBuffe
 }
 
 /**
- * Bytes that name each part unambiguously: a 4-byte big-endian length before each part (strings as UTF-8).
+ * Bytes that name each part unambiguously: a 4-byte big-endian length before each part (strings as UTF-8,
+ * numbers as 4-byte big-endian unsigned integers).
  *
  * @example
  * ```ts
@@ -58,13 +59,12 @@ export function fromBase64(text: string, length?: number): Uint8Array<ArrayBuffe
  * ```
  */
 export function transcript(...parts: (string | Uint8Array | number)[]): Uint8Array<ArrayBuffer> {
-  const bytes = parts.map((p) =>
-    typeof p === "string"
-      ? te.encode(p)
-      : typeof p === "number"
-      ? new Uint8Array(new Uint32Array([p]).buffer)
-      : p
-  );
+  const u32 = (n: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n);
+    return b;
+  };
+  const bytes = parts.map((p) => typeof p === "string" ? te.encode(p) : typeof p === "number" ? u32(p) : p);
   const out = new Uint8Array(bytes.reduce((n, b) => n + 4 + b.length, 0));
   const view = new DataView(out.buffer);
   let at = 0;
