@@ -81,7 +81,9 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
     // no budget in the recipe: plan against the memory the executor's device offers, if it says
     const offered = recipe.budget === null && executor.defaultBudget ? await executor.defaultBudget() : null;
     report.setBudgetSource(
-      offered ? { from: "executor", ...offered.source } : { from: recipe.budget === null ? "none" : "recipe" },
+      offered
+        ? { from: "executor", ...offered.source }
+        : { from: recipe.budget === null ? "none" : "recipe" },
     );
     const budget = (stage: StageName) =>
       offered
