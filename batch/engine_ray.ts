@@ -45,7 +45,12 @@ export async function runRay(
   const stderr = new Response(child.stderr).text();
   let startupMs = 0;
   for await (const line of lines(child.stdout)) {
-    const v = JSON.parse(line);
+    let v;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue; // not a protocol line
+    }
     if (v.event === "ready") {
       startupMs = v.startupMs;
       options.log?.(`ray: ${options.workers} worker(s) ready in ${(startupMs / 1000).toFixed(1)} s`);

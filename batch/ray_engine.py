@@ -18,9 +18,14 @@ import sys
 import time
 
 
+# Ray writes its own notices to stdout: keep the real stdout for this protocol, send fd 1 to stderr.
+_PROTOCOL = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+
+
 def emit(value):
-    sys.stdout.write(json.dumps(value) + "\n")
-    sys.stdout.flush()
+    _PROTOCOL.write(json.dumps(value) + "\n")
+    _PROTOCOL.flush()
 
 
 def main():
