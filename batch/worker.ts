@@ -17,6 +17,7 @@ import { oneLine } from "../runtime/cli.ts";
 import { framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
+import type { RunEvent } from "../runtime/types.ts";
 import { analyzeClip } from "../eval/analyze.ts";
 import { closeWarmExecutors } from "./_warm_executor.ts";
 import { lines } from "./engine.ts";
@@ -65,7 +66,8 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
       });
     }
     const g0 = performance.now();
-    const result = await generate(recipe);
+    const decisions: RunEvent[] = [];
+    const result = await generate(recipe, { emit: (e) => void (e.type === "decision" && decisions.push(e)) });
     const generateMs = performance.now() - g0;
     const files: Record<string, string> = {};
     result.outputs.forEach((sample, i) => {
@@ -95,6 +97,8 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
       seed: job.info.seed as number,
       files,
       ...(job.keepVideo ? { videoDims: result.video.dims } : {}),
+      calls: result.calls,
+      ...(decisions.length ? { decisions } : {}),
       timings: { generateMs, itemMs: performance.now() - t0 },
       ...(analyzed ? { analyzed } : {}),
       worker,
