@@ -18,6 +18,7 @@ import { oneLine } from "../runtime/cli.ts";
 import { OdsoraError } from "../runtime/errors.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { parseVariants, VARIANTS } from "../eval/variants.ts";
+import { findWorldFile, readWorld } from "../eval/world.ts";
 import type { EngineRun, ItemResult } from "./engine.ts";
 import { runLocal } from "./engine_local.ts";
 import { runRay } from "./engine_ray.ts";
@@ -139,13 +140,24 @@ export async function planBatch(o: BatchOptions): Promise<BatchJob[]> {
     throw new BatchError(`Cannot read recipe '${o.recipe}': ${(e as Error).message}`);
   }
   const variants: Record<string, Record<string, unknown>> = {};
-  let baseSeed = 0;
+  let recipe = null;
   for (const name of o.variants) {
     variants[name] = VARIANTS[name];
-    baseSeed =
-      (await loadRecipe(o.recipe, { overrides: { ...VARIANTS[name], prompt: prompts[0].prompt } })).seed;
+    recipe = await loadRecipe(o.recipe, { overrides: { ...VARIANTS[name], prompt: prompts[0].prompt } });
   }
-  return expandJobs(prompts, { recipe: o.recipe, recipeText, baseSeed, seeds: o.seeds, variants });
+  // prompts with expected attributes are analyzed as `deno task eval` does, against the world file
+  const world = prompts.some((p) => p.expected)
+    ? resolve(findWorldFile(undefined, o.prompts, recipe!.bundle))
+    : undefined;
+  if (world) await readWorld(world);
+  return expandJobs(prompts, {
+    recipe: o.recipe,
+    recipeText,
+    baseSeed: recipe!.seed,
+    seeds: o.seeds,
+    variants,
+    world,
+  });
 }
 
 /** What a batch run did. */

@@ -92,8 +92,11 @@ export interface BatchJob {
   recipe: string;
   /** Recipe overrides (dotted keys): the variant's, the prompts and the seed. */
   overrides: Record<string, unknown>;
-  /** Analyze each clip's colour, shape and motion (the prompt file gave expected ones). */
-  analyze: boolean;
+  /**
+   * The world file (eval/world.ts) when the prompt file gave expected attributes: the worker then analyzes
+   * each clip (colour, shape, motion, background) as `deno task eval` does.
+   */
+  world?: string;
   /** Also keep the decoded float32 video (`video.f32`, for comparisons such as the bench's SSIM). */
   keepVideo?: boolean;
   /** Fields copied into the manifest line: prompt(s), seed, variant, expected attributes. */
@@ -134,6 +137,8 @@ export async function expandJobs(
     baseSeed: number;
     seeds: number;
     variants: Readonly<Record<string, Record<string, unknown>>>;
+    /** The world file, for prompts with expected attributes. */
+    world?: string;
   },
 ): Promise<BatchJob[]> {
   const jobs: BatchJob[] = [];
@@ -147,7 +152,7 @@ export async function expandJobs(
           key: await jobKey(options.recipeText, options.recipe, [p.prompt], seed, vo),
           recipe: options.recipe,
           overrides,
-          analyze: p.expected !== null,
+          ...(p.expected && options.world ? { world: options.world } : {}),
           info: {
             prompt: p.prompt,
             seed,

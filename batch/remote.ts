@@ -63,7 +63,6 @@ export async function generateRemote(
         key: await jobKey(await Deno.readTextFile(absolute), absolute, [], i, run.overrides),
         recipe: absolute,
         overrides: run.overrides,
-        analyze: false,
         keepVideo: true,
         info: { seed: (run.overrides.seed as number | undefined) ?? null },
       });

@@ -17,7 +17,8 @@ import { oneLine } from "../runtime/cli.ts";
 import { framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
-import type { RunEvent } from "../runtime/types.ts";
+import type { RunEvent, Tensor } from "../runtime/types.ts";
+import { readWorld, slowestDisplacement, type World } from "../eval/world.ts";
 import { analyzeClip } from "../eval/analyze.ts";
 import { closeWarmExecutors } from "./_warm_executor.ts";
 import { lines } from "./engine.ts";
@@ -34,6 +35,20 @@ export async function finishedRecord(dir: string, name: string, key: string): Pr
   } catch {
     return null;
   }
+}
+
+const worlds = new Map<string, Promise<World>>();
+
+/** The analyzer's reading of every clip of `video`, motion judged against the world's slowest object. */
+async function analyzeAll(video: Tensor<"float32">, worldFile: string): Promise<Record<string, unknown>[]> {
+  if (!worlds.has(worldFile)) worlds.set(worldFile, readWorld(worldFile));
+  const world = await worlds.get(worldFile)!;
+  return Array.from({ length: video.dims[0] }, (_, i) => {
+    const clip = framesFromVideo(video, i);
+    const a = analyzeClip(clip, { minDisplacement: slowestDisplacement(world, clip.count) / 2 });
+    const { objectRgb: _o, backgroundRgb: _b, shapeFeatures: _s, ...kept } = a;
+    return kept as Record<string, unknown>;
+  });
 }
 
 /** Remove the leftovers of earlier unfinished starts of `name`; returns how many there were. */
@@ -79,12 +94,7 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
       }
     });
     files.report = join(job.name, result.report.slice(partial.length + 1));
-    const analyzed = job.analyze
-      ? result.outputs.map((_, i) => {
-        const { objectRgb: _rgb, shapeFeatures: _f, ...a } = analyzeClip(framesFromVideo(result.video, i));
-        return a as Record<string, unknown>;
-      })
-      : undefined;
+    const analyzed = job.world ? await analyzeAll(result.video, job.world) : undefined;
     if (job.keepVideo) {
       const v = result.video.data;
       await Deno.writeFile(join(partial, "video.f32"), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
