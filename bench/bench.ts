@@ -87,6 +87,20 @@ if (args.help) {
   Deno.exit(0);
 }
 
+// Where the quality rows run: this process, or `deno task batch`'s worker processes / Ray (same videos).
+const qualityEngine = (() => {
+  const engine = args.engine, workers = Number(args.workers);
+  if (engine !== "inline" && engine !== "local" && engine !== "ray") {
+    console.error(`bench: error: Cannot bench: --engine '${engine}' is not 'inline', 'local' or 'ray'`);
+    Deno.exit(2);
+  }
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`bench: error: Cannot bench: --workers '${args.workers}' is not a positive integer`);
+    Deno.exit(2);
+  }
+  return { engine, workers, address: args.address } as const;
+})();
+
 if (!existsSync(join(args.bundle, "bundle.json")) && resolve(args.bundle) === XL) {
   console.log(`bench: building the STDiT3-XL random-weight denoiser bundle in ${XL} (once; ~5 GB, minutes)`);
   const built = await new Deno.Command(join(ROOT, "scripts", "py"), { args: buildArgs(XL), cwd: ROOT })
@@ -153,20 +167,6 @@ console.log(
     mib(maxOf(blockMemory.runBytes))
   } to run; ${mib(blockMemory.laneBytes)} a lane (outside the budget)`,
 );
-
-// Where the quality rows run: this process, or `deno task batch`'s worker processes / Ray (same videos).
-const qualityEngine = (() => {
-  const engine = args.engine, workers = Number(args.workers);
-  if (engine !== "inline" && engine !== "local" && engine !== "ray") {
-    console.error(`bench: error: Cannot bench: --engine '${engine}' is not 'inline', 'local' or 'ray'`);
-    Deno.exit(2);
-  }
-  if (!Number.isInteger(workers) || workers < 1) {
-    console.error(`bench: error: Cannot bench: --workers '${args.workers}' is not a positive integer`);
-    Deno.exit(2);
-  }
-  return { engine, workers, address: args.address } as const;
-})();
 
 // The quality half first: dynamic LPL's leap on the trained model decides where its speed row leaps.
 const qualityBundle = resolve(args["quality-bundle"]);
