@@ -1,7 +1,9 @@
 """Write the default evaluation prompt set (eval/prompts.jsonl): every training (colour, shape, motion) with
-an alternating background, plus every held-out combination with both backgrounds.
+an alternating background, plus every held-out combination with both backgrounds; or, with --paraphrased,
+the same scenes in the caption templates' other phrasings (eval/prompts_paraphrased.jsonl).
 
     scripts/py -m export.eval_prompts [--out eval/prompts.jsonl]
+    scripts/py -m export.eval_prompts --paraphrased --out eval/prompts_paraphrased.jsonl
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 from pathlib import Path
 
 from .world import BACKGROUNDS, COLORS, HELDOUT, MOTIONS, SHAPES
-from .world_captions import plain_caption
+from .world_captions import MOTION_PHRASES, OBJECT_TEMPLATES, SCENE_TEMPLATES, plain_caption
 
 
 def prompt_set() -> list[dict]:
@@ -30,12 +32,28 @@ def prompt_set() -> list[dict]:
     return items
 
 
+def paraphrase(item: dict, k: int) -> str:
+    """Scene `item` in a non-plain phrasing: the k-th combination of object template, motion phrase (never
+    "moving D") and scene template, cycling so that every template and phrase is used."""
+    phrases = [p for p in MOTION_PHRASES[item["motion"]] if p != f"moving {item['motion']}"]
+    obj = OBJECT_TEMPLATES[k % len(OBJECT_TEMPLATES)].format(c=item["color"], s=item["shape"],
+                                                              m=phrases[k % len(phrases)])
+    return SCENE_TEMPLATES[(k // len(OBJECT_TEMPLATES)) % len(SCENE_TEMPLATES)].format(o=obj, b=item["background"])
+
+
+def paraphrased_set() -> list[dict]:
+    """prompt_set() with every prompt rephrased by `paraphrase` (labels unchanged)."""
+    return [{**item, "prompt": paraphrase(item, k)} for k, item in enumerate(prompt_set())]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Write the default evaluation prompts.")
     ap.add_argument("--out", type=Path, default=Path("eval/prompts.jsonl"))
+    ap.add_argument("--paraphrased", action="store_true", help="the templates' other phrasings")
     args = ap.parse_args(argv)
     tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(p) + "\n" for p in prompt_set()))
+    items = paraphrased_set() if args.paraphrased else prompt_set()
+    tmp.write_text("".join(json.dumps(p) + "\n" for p in items))
     os.replace(tmp, args.out)
 
 

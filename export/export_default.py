@@ -25,6 +25,7 @@ from .train_dit import load_vae
 from .train_monitor import load_text_to_video
 from .vae_export import export_vae
 from .weights import WeightSource
+from .world_json import trained_configs, write_world_json
 
 VIDEO = {"fps": dm.FPS, "default_frames": dm.WORLD.frames, "default_height": dm.WORLD.height,
          "default_width": dm.WORLD.width}
@@ -50,6 +51,7 @@ def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) 
 
     def build(tmp: Path) -> dict:
         save_tokenizer(tok, tmp / "tokenizer.json")
+        write_world_json(tmp / "world.json", trained_configs())  # the evaluation's motion rule reads it
         null = write_null_caption(dit_src, tmp)
         text = export_text(text_cfg, t5_src, tmp)
         return {"text": complete_text_stage(text, tokenizer="tokenizer.json", null_caption=null, prompt_suffix=""),

@@ -2,7 +2,7 @@
 
     scripts/py -m export.train_monitor [--n 24] [--steps 30] [--raw]     # EMA weights unless --raw
 
-Writes the clips (raw frames + labels.jsonl) into a temp folder, runs `deno run -A eval/score.ts` on it,
+Writes the clips (raw frames + labels.jsonl + world.json) into a temp folder, runs `deno run -A eval/score.ts` on it,
 prints the accuracies and appends them to models/train/monitor_log.jsonl.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 from .train_common import TRAIN_DIR, Log, load_checkpoint, setup
 from .train_dit import build_models, load_vae
 from .rf_sample import decode_frames, sample_latents
+from .world_json import trained_configs, write_world_json
 
 
 def load_text_to_video(path: Path, ema: bool = True):
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             (out / name).write_bytes(frames.tobytes())
             labels.append({**c, "file": name, "frames": frames.shape[0], "height": frames.shape[1],
                            "width": frames.shape[2]})
+    write_world_json(out / "world.json", trained_configs())
     (out / "labels.jsonl").write_text("".join(json.dumps(l) + "\n" for l in labels))
     res = subprocess.run(["deno", "run", "-A", "eval/score.ts", str(out)], capture_output=True, text=True, check=True)
     report = json.loads(res.stdout)

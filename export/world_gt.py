@@ -1,10 +1,12 @@
 """Write ground-truth clips of the world for the analyzer's tests: raw uint8 frames plus labels.
 
-    scripts/py -m export.world_gt --out DIR [--n 240] [--seed 7] [--split all]
+    scripts/py -m export.world_gt --out DIR [--n 240] [--seed 7] [--split all] [--frames 17] [--height 64]
+                                  [--width 64]
 
 DIR/clip_0000.rgb ... (F·H·W·3 bytes, frame-major, RGB), DIR/labels.jsonl (one object a line: file, frames,
-height, width, color, shape, motion, background, caption) and DIR/world.json (the palette and vocabularies).
-Single-object clips only: labels name one object.
+height, width, color, shape, motion, background, caption) and DIR/world.json (export/world_json.py: the
+palette, vocabularies and the speeds of this clip size). Single-object clips only: labels name one object.
+A T = 1 clip (an image) cannot show motion: its label's motion is "still".
 """
 from __future__ import annotations
 
@@ -13,30 +15,35 @@ import json
 import os
 from pathlib import Path
 
+import dataclasses
+
 import numpy as np
 
 from .default_model import WORLD
-from .world import BACKGROUNDS, COLORS, MOTIONS, SHAPES, SPLITS, labels, render, sample_spec
+from .world import SPLITS, WorldConfig, labels, render, sample_spec
 from .world_captions import caption
+from .world_json import write_world_json
 
 
-def write_ground_truth(out: Path, n: int, seed: int, split: str = "all") -> None:
-    """Write `n` single-object clips of `split` into `out` (created; files written via temp + rename)."""
+def write_ground_truth(out: Path, n: int, seed: int, split: str = "all", cfg: WorldConfig = WORLD) -> None:
+    """Write `n` single-object clips of `split` at `cfg`'s size into `out` (created; temp files + rename)."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 99])
     lines = []
     for i in range(n):
-        spec = sample_spec(seed, i, split, WORLD, objects=1)
+        spec = sample_spec(seed, i, split, cfg, objects=1)
         name = f"clip_{i:04d}.rgb"
         tmp = out / (name + ".tmp")
         tmp.write_bytes(render(spec).tobytes())
         os.replace(tmp, out / name)
+        label = labels(spec)
+        if spec.frames == 1:
+            label["motion"] = "still"
         lines.append(json.dumps({"file": name, "frames": spec.frames, "height": spec.height, "width": spec.width,
-                                 **labels(spec), "caption": caption(spec, rng)}))
-    world = {"colors": COLORS, "backgrounds": BACKGROUNDS, "shapes": list(SHAPES), "motions": list(MOTIONS)}
-    for name, text in (("labels.jsonl", "\n".join(lines) + "\n"), ("world.json", json.dumps(world))):
-        (out / (name + ".tmp")).write_text(text)
-        os.replace(out / (name + ".tmp"), out / name)
+                                 **label, "caption": caption(spec, rng)}))
+    write_world_json(out / "world.json", [cfg])
+    (out / "labels.jsonl.tmp").write_text("\n".join(lines) + "\n")
+    os.replace(out / "labels.jsonl.tmp", out / "labels.jsonl")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,8 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=240)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--split", default="all", choices=SPLITS)
+    ap.add_argument("--frames", type=int, default=WORLD.frames)
+    ap.add_argument("--height", type=int, default=WORLD.height)
+    ap.add_argument("--width", type=int, default=WORLD.width)
     args = ap.parse_args(argv)
-    write_ground_truth(args.out, args.n, args.seed, args.split)
+    cfg = dataclasses.replace(WORLD, frames=args.frames, height=args.height, width=args.width)
+    write_ground_truth(args.out, args.n, args.seed, args.split, cfg)
 
 
 if __name__ == "__main__":
