@@ -24,6 +24,8 @@ export interface PairedDevice {
   log: string[];
   /** Codes the device showed, in order. */
   shown: string[];
+  /** Wait until the device's session slot is free (a closed session releases its blocks first). */
+  idle(): Promise<void>;
   /** Pair another key file with this device (as another host would). */
   pairAnother(keysFile: string): Promise<KeyStore>;
   close(): Promise<void>;
@@ -64,6 +66,10 @@ export async function pairedLoopback(options: LoopbackOptions): Promise<PairedDe
     log,
     shown,
     pairAnother,
+    async idle() {
+      for (let i = 0; i < 600 && device.trust.busy; i++) await new Promise((r) => setTimeout(r, 50));
+      if (device.trust.busy) throw new Error("the device's session did not end within 30 s");
+    },
     async close() {
       await device.close();
       await Deno.remove(tmp, { recursive: true });

@@ -176,7 +176,7 @@ Deno.test("pairing: a code is single use and expires; re-pairing replaces the ke
       /Cannot open a session for host 'host-[0-9a-f]+': device 'loopback' is serving another session \(one at a time\)$/,
     );
     await link.drainAndClose();
-    for (let i = 0; i < 100 && device.trust.busy; i++) await new Promise((r) => setTimeout(r, 20));
+    await paired.idle();
     assert.ok(await device.trust.keys.forget(hostKeys.id));
     await assert.rejects(
       DeviceLink.open("127.0.0.1", device.port, { timeoutMs: 10_000, keys: reopened }),

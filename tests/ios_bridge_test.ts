@@ -82,7 +82,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       );
       assert.ok(!paired.log.slice(before).some((l) => /^paired/.test(l)));
       // the device frees its session slot once the connection is gone
-      for (let i = 0; i < 100 && paired.device.trust.busy; i++) await new Promise((r) => setTimeout(r, 20));
+      await paired.idle();
     };
     await run(
       "unpaired host",
