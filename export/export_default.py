@@ -26,7 +26,7 @@ from .train_monitor import load_text_to_video
 from .vae_export import export_vae
 from .weights import WeightSource
 
-VIDEO = {"fps": dm.FPS, "default_frames": dm.WORLD.frames, "default_height": dm.WORLD.height,
+VIDEO = {"fps": dm.FPS, "default_frames": dm.DEFAULT_FRAMES, "default_height": dm.WORLD.height,
          "default_width": dm.WORLD.width}
 
 
