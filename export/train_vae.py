@@ -160,8 +160,9 @@ def bucket_phase(vae: VideoAutoencoderPipeline, ck: dict, args: argparse.Namespa
     if ck.get("bucket_optimizer") is not None:
         opt.load_state_dict(ck["bucket_optimizer"])
 
-    def save() -> None:
-        save_checkpoint({**ck, "model": vae.state_dict(), "bucket_step": step, "bucket_optimizer": opt.state_dict(),
+    def save() -> None:  # a finished phase keeps no optimizer state (as a finished VAE)
+        save_checkpoint({**ck, "model": vae.state_dict(), "bucket_step": step,
+                         "bucket_optimizer": opt.state_dict() if step < args.bucket_steps else None,
                          "bucket_elapsed": elapsed + time.time() - t_start,
                          "buckets": [b.name for b in VAE_BUCKETS]}, args.out)
 

@@ -17,8 +17,8 @@ from .vae_steps import EVAL_PHASE, clip_loss, encode_clips
 from .world import render
 
 VAE_BUCKETS: tuple[Bucket, ...] = (
-    Bucket(17, 64, 64, 3, 0.2),
-    Bucket(17, 48, 64, 3, 0.3),
+    Bucket(17, 64, 64, 2, 0.2),
+    Bucket(17, 48, 64, 2, 0.3),
     Bucket(1, 64, 64, 12, 0.3),
     Bucket(1, 48, 64, 12, 0.2),
 )
