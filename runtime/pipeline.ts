@@ -73,7 +73,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
   const bundle = await loadBundle(await resolveBundleDir(recipe, warn));
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
-  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
+  const { sampler, tokenOps, stepCache, scheduler } = await resolveRecipePlugins(recipe);
   const budget = (stage: StageName) =>
     stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
   const staging = await openStaging(recipe.output.dir);
@@ -129,6 +129,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
           ? withPreview(sampler, bundle.preview, emit, { scale: stageOf(bundle, "vae").spatial_factor })
           : sampler,
         tokenOps,
+        stepCache,
         noise: gaussianNoise(size.latentDims, recipe.seed),
         y: text.y,
         yMask: text.mask,

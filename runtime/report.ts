@@ -36,7 +36,26 @@ export interface RunReport {
     start: number;
     end: number;
   }[];
-  steps: { step: number; total: number; t: number; calls: number; atMs: number }[];
+  /**
+   * One entry per step event; with a step cache, `reused` (the call skipped its middle blocks) and, always,
+   * `loads`: block loads of the denoiser during the step's model calls.
+   */
+  steps: {
+    step: number;
+    total: number;
+    t: number;
+    calls: number;
+    atMs: number;
+    loads: number;
+    reused?: boolean;
+  }[];
+  /** The step cache's decisions (absent without one): every call, reused or computed, with its reason. */
+  cache?: {
+    name: string;
+    computed: number;
+    reused: number;
+    decisions: { step: number; call: number; reused: boolean; reason: string }[];
+  };
   decisions: {
     sampler: string;
     step: number;
@@ -83,6 +102,9 @@ export function createReport(origin: number) {
   const decisions: RunReport["decisions"] = [];
   const plans: RunReport["plans"] = [];
   const warnings: string[] = [];
+  /** Denoiser block loads per pass (model call). */
+  const loadsByPass = new Map<number, number>();
+  let cache: RunReport["cache"];
   let maxResident = 0;
   let peakRss = 0;
   return {
@@ -100,8 +122,17 @@ export function createReport(origin: number) {
         totals[e.op].ms += e.end - e.start;
         const { stage, block, op, lane, pass, start, end } = e;
         timeline.push({ stage, block, op, lane, pass, start, end });
+        if (stage === "denoiser" && op === "load") loadsByPass.set(pass, (loadsByPass.get(pass) ?? 0) + 1);
       } else if (e.type === "step") {
-        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now });
+        const from = steps.at(-1)?.calls ?? 0;
+        let loads = 0;
+        for (let pass = from; pass < e.calls; pass++) loads += loadsByPass.get(pass) ?? 0;
+        const reused = e.reused === undefined ? {} : { reused: e.reused };
+        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now, loads, ...reused });
+      } else if (e.type === "cache") {
+        cache ??= { name: e.cache, computed: 0, reused: 0, decisions: [] };
+        cache[e.reused ? "reused" : "computed"]++;
+        cache.decisions.push({ step: e.step, call: e.call, reused: e.reused, reason: e.reason });
       } else if (e.type === "decision") {
         decisions.push({ sampler: e.sampler, step: e.step, message: e.message, data: e.data });
       } else if (e.type === "memory") {
@@ -131,6 +162,7 @@ export function createReport(origin: number) {
         blocks,
         timeline,
         steps,
+        ...(cache ? { cache } : {}),
         decisions,
         memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
         plans,

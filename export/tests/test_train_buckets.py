@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.train_buckets import BUCKETS, Bucket, bucket_spec, bucket_world, latent_frames, pick_bucket
-from export.world import MOTIONS, render
+from export.train.buckets import BUCKETS, Bucket, bucket_spec, bucket_world, latent_frames, pick_bucket
+from export.world.clips import MOTIONS, render
 
 
 def test_latent_frames_follow_the_temporal_vae() -> None:
