@@ -5,7 +5,7 @@ exists; keeps EMA copies of both networks for sampling; stop it any time (the la
 `--save-minutes` old) and run the same command again to continue.
 
     scripts/py -m export.train.dit [--steps 20000] [--device cuda] [--threads 1]
-    scripts/py -m export.train.dit --buckets --threads 2 --clips 400 --steps 1200 --lr 2e-4 --warmup 100 --ema 0.995
+    scripts/py -m export.train.dit --buckets --threads 2 --clips 256 --steps 1000 --lr 2e-4 --warmup 100 --ema 0.995
 
 `--buckets` trains on export/train/buckets.py's buckets (images, 17 and 34 frames; 64x64 and 48x64), one
 bucket a batch. When the checkpoint at `--out` was trained without buckets, the bucket stage starts from
