@@ -6,6 +6,7 @@
  * @module
  */
 import type { Plan, RunEvent, StageName } from "./types.ts";
+import type { RunMemoryReport } from "./run_memory.ts";
 
 /** Time spent in one kind of block operation. */
 export interface OpTotals {
@@ -47,6 +48,8 @@ export interface RunReport {
     peakRssBytes: number;
     maxResidentBytes: number;
     budgets: Partial<Record<StageName, number | null>>;
+    /** The run's budget on added RSS, its measured peaks, each stage's plans and re-plans. */
+    run?: RunMemoryReport;
   };
   plans: { stage: StageName; plan: Plan }[];
   warnings: string[];
@@ -59,7 +62,7 @@ export type ReportExtras =
     RunReport,
     "recipe" | "bundle" | "prompts" | "seed" | "video" | "timesteps" | "calls" | "outputs"
   >
-  & { peakRssBytes: number };
+  & { peakRssBytes: number; run?: RunMemoryReport };
 
 const empty = (): OpTotals => ({ count: 0, ms: 0 });
 
@@ -121,7 +124,7 @@ export function createReport(origin: number) {
     build(extras: ReportExtras): RunReport {
       const budgets: RunReport["memory"]["budgets"] = {};
       for (const { stage, plan } of plans) budgets[stage] = plan.budgetBytes;
-      const { peakRssBytes, ...rest } = extras;
+      const { peakRssBytes, run, ...rest } = extras;
       return {
         schema: "odsora.report/1",
         started,
@@ -132,7 +135,12 @@ export function createReport(origin: number) {
         timeline,
         steps,
         decisions,
-        memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
+        memory: {
+          peakRssBytes: Math.max(peakRss, peakRssBytes),
+          maxResidentBytes: maxResident,
+          budgets,
+          ...(run ? { run } : {}),
+        },
         plans,
         warnings: [...warnings],
       };

@@ -152,9 +152,17 @@ export interface StageInfo {
   passes: number;
 }
 
-/** The memory budget for a stage: `null` = unlimited. */
+/**
+ * The memory budget for a stage's plan: `null` = unlimited. `bytes` is what the plan may add: the runtime
+ * has already taken out what the run holds (measured) and the stage's own fixed costs. A plan that needs
+ * more lanes than `lanesRunning` pays `laneBytes` (measured start-up of a lane) for each one it adds.
+ */
 export interface Budget {
   bytes: number | null;
+  /** Measured (or, before any lane ran, bounded) bytes one more lane adds when it starts; 0 when absent. */
+  laneBytes?: number;
+  /** Lanes already running (they cost nothing more); 0 when absent. */
+  lanesRunning?: number;
 }
 
 /** One operation of a plan, carried out on a lane (a worker owning its sessions). */
@@ -179,7 +187,7 @@ export interface Plan {
   setup: PlanOp[];
   pass: PlanOp[];
   teardown: PlanOp[];
-  /** The planner's bound on loaded weights + working memory at any moment, bytes. */
+  /** The planner's bound on loaded weights + working memory + lanes it starts, at any moment, bytes. */
   peakBytes: number;
   budgetBytes: number | null;
 }
@@ -207,6 +215,16 @@ export interface BlockRef {
    * load. Absent or `false` for blocks kept across passes.
    */
   transient?: boolean;
+  /**
+   * The block reads its weights sparsely (a token-embedding lookup): an executor should leave them
+   * memory-mapped and not fault them in, so only the rows a run touches become resident.
+   */
+  sparse?: boolean;
+  /**
+   * `false`: the run's memory budget measured this block as loaded without pre-packed weight copies, so an
+   * executor must not pre-pack it (a pre-packed copy would add memory the plan does not hold).
+   */
+  prepack?: boolean;
 }
 
 /** A block an executor has loaded. */
