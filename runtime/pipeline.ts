@@ -22,16 +22,7 @@ import { createReport } from "./report.ts";
 import { gaussianNoise } from "./rng.ts";
 import { openStage } from "./stage.ts";
 import { encodeText } from "./text_stage.ts";
-import type {
-  Budget,
-  Emit,
-  MemoryScheduler,
-  Plan,
-  PluginKinds,
-  StageInfo,
-  StageName,
-  Tensor,
-} from "./types.ts";
+import type { Emit, MemoryScheduler, PluginKinds, StageInfo, StageName, Tensor } from "./types.ts";
 import { decodeVideo } from "./vae_stage.ts";
 import { planVideo } from "./video_size.ts";
 import { withPreview } from "./preview.ts";
