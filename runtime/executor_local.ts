@@ -150,7 +150,7 @@ export class LocalExecutor implements Executor {
     const lane = this.#lane(ref.lane);
     const { threads, arena, trim, optimization, prepack } = this.#options;
     const packs = ((prepack ?? "kept") === "kept" ? !ref.transient : prepack === true) &&
-      ref.prepack !== false;
+      ref.budgeted !== true;
     const sparse = ref.sparse === true;
     const options = {
       threads,
@@ -199,7 +199,7 @@ export class LocalExecutor implements Executor {
     const name = `${block.ref.stage}/${block.ref.name}`;
     await this.#call(
       entry.lane,
-      { op: "unload", session: entry.session, trim: this.#options.trim },
+      { op: "unload", session: entry.session, trim: block.ref.budgeted ? "always" : this.#options.trim },
       `unload block '${name}'`,
       name,
     );

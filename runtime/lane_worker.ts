@@ -9,7 +9,7 @@
 import * as ort from "onnxruntime-node";
 import type { LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
 import { dirname } from "node:path";
-import { fileMappings, mallocTrim, populate } from "./memory.ts";
+import { collectGarbage, fileMappings, mallocTrim, populate } from "./memory.ts";
 import { releaseBuffer } from "./_tensor_core.ts";
 
 const sessions = new Map<number, ort.InferenceSession>();
@@ -122,6 +122,10 @@ async function handle(req: LaneRequest): Promise<void> {
       // Trim only after freeing heap weights: a mapped session's weights leave with its mappings, and
       // trimming would hand back the heap pages the next run's activations reuse (page faults each run).
       const wasPacked = packed.delete(req.session);
+      // Every unload of a budgeted run also collects this worker's garbage (the run's tensors, the session's
+      // wrappers) where the process exposes `gc` (`--v8-flags=--expose-gc`, as `deno task run` does): left
+      // to V8, the heap grows pass by pass outside any plan.
+      if (req.trim === "always") collectGarbage();
       if (req.trim === "always" || (req.trim && wasPacked)) mallocTrim();
       scope.postMessage({ id: req.id, ok: true });
       return;

@@ -8,7 +8,7 @@
  * @module
  */
 import { BudgetError, formatBytes } from "./errors.ts";
-import { mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "./memory.ts";
+import { collectGarbage, mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "./memory.ts";
 import type { Budget, Executor, MemoryScheduler, Plan, RunEvent, StageInfo, StageName } from "./types.ts";
 
 /** What a stage measured: its plan(s), its own peak over the run's base, and any re-plan. */
@@ -109,6 +109,11 @@ export class RunMemory {
   /** RSS added over the base now (freed heap handed back first), bytes. */
   added(): number {
     mallocTrim();
+    return Math.max(0, rssBytes() - this.startRssBytes);
+  }
+
+  /** RSS added over the base now, as it is (no heap handed back first: what a running plan holds), bytes. */
+  current(): number {
     return Math.max(0, rssBytes() - this.startRssBytes);
   }
 
@@ -330,12 +335,17 @@ export function adaptiveStage(
     }
   }
   const cost = new Map<string, number>();
+  let outside = 0;
+  let predicted = 0;
+  let lastPeak = -1;
   let between = 0;
   let base = 0;
   let window = () => 0;
+  // Between blocks: what the stage holds as the plan runs (the lanes keep freed heap); a block's cost: its
+  // load and run over a trimmed heap (so that heap its predecessor freed does not hide what it needs).
   const begin = () => {
+    between = Math.max(between, memory.current());
     base = memory.added();
-    between = base;
     window = memory.window();
   };
   return {
@@ -344,59 +354,113 @@ export function adaptiveStage(
     observe(e) {
       if (full.bytes === null || e.type !== "block" || e.stage !== info.stage || e.pass !== 0) return;
       if (e.op !== "unload") return;
-      cost.set(e.block, Math.max(0, window() - base));
+      const peak = window();
+      cost.set(e.block, Math.max(0, peak - base));
+      const limit = full.bytes + stageMemory.fixed + stageMemory.startAdded;
+      if (peak > limit) {
+        // the smallest plan is already over: stop at this block rather than finish the pass
+        throw new BudgetError(
+          `Cannot keep stage '${info.stage}' within the memory budget: one block at a time, block '${e.block}' ` +
+            `took the run to ${mib(peak)} over its start, over the ${mib(limit)} it may add`,
+          peak,
+          limit,
+        );
+      }
       begin();
     },
     adapt({ pass, plan, stage }) {
-      if (pass !== 0 || full.bytes === null) return null;
-      const measured = stageMemory.peak();
+      if (full.bytes === null) return null;
+      collectGarbage();
       // The limit: what the first budget was given less (fixed bytes, what the run held at the start).
       const limit = full.bytes + stageMemory.fixed + stageMemory.startAdded;
-      const streamed = stage.blocks.every((b) => cost.has(b.name));
-      const blocks = streamed
-        ? stage.blocks.map((b) => ({ ...b, bytes: Math.max(b.bytes, cost.get(b.name)! - b.workBytes) }))
-        : stage.blocks;
-      const lanesPaid = Math.max(0, plan.lanes - (firstBudget.lanesRunning ?? 0)) *
-        (firstBudget.laneBytes ?? 0);
-      const outside = streamed ? Math.max(between, memory.added()) : measured - (plan.peakBytes - lanesPaid);
-      const budget: Budget = {
-        bytes: limit - outside,
-        laneBytes: memory.nextLaneBytes(),
-        lanesRunning: memory.lanesRunning,
-      };
-      let next: Plan;
-      try {
-        next = scheduler.plan({ ...stage, blocks }, budget);
-      } catch (e) {
-        if (!(e instanceof BudgetError)) throw e;
-        throw new BudgetError(
-          `Cannot keep stage '${stage.stage}' within the memory budget: its first pass added ${
-            mib(measured)
-          } over the run's start, ${
-            mib(outside)
-          } of it outside the blocks, and no plan fits what is left: ${e.message}`,
-          e.neededBytes,
-          e.budgetBytes,
-          { cause: e },
-        );
-      }
-      const a = summarize(plan);
-      const b = summarize(next);
-      const most = Math.max(0, ...[...cost.values()]);
-      const reason = `pass 1 added ${mib(measured)} over the run's start` +
-        (streamed ? ` (one block at a time; the largest block took ${mib(most)} loaded and running)` : "") +
-        `, ${mib(outside)} held outside the blocks (estimated ${
-          mib(stageMemory.fixed + stageMemory.startAdded)
-        })`;
-      if (a.resident === b.resident && a.lanes === b.lanes && a.prefetch === b.prefetch) {
-        stageMemory.notes.push(`${reason}; the plan holds (${a.resident} resident, prefetch ${a.prefetch})`);
-        return null;
-      }
-      stageMemory.notes.push(
-        `${reason}; re-planned from ${a.resident} resident blocks, prefetch ${a.prefetch} to ${b.resident}, ` +
-          `prefetch ${b.prefetch}`,
-      );
-      return next;
+      const measured = stageMemory.peak();
+      if (pass === 0) return afterFirst(plan, stage, measured, limit);
+      return watch(plan, stage, measured, limit, pass);
     },
   };
+
+  /** Measured block costs (their own bytes: the measured peak less the planned working memory). */
+  function measuredBlocks(stage: StageInfo) {
+    return stage.blocks.map((
+      b,
+    ) => (cost.has(b.name) ? { ...b, bytes: Math.max(b.bytes, cost.get(b.name)! - b.workBytes) } : b));
+  }
+
+  /** The scheduler's plan for `bytes` of weights and working memory, or a BudgetError naming `why`. */
+  function replan(stage: StageInfo, bytes: number, why: string): Plan {
+    try {
+      return scheduler.plan({ ...stage, blocks: measuredBlocks(stage) }, {
+        bytes,
+        laneBytes: memory.nextLaneBytes(),
+        lanesRunning: memory.lanesRunning,
+      });
+    } catch (e) {
+      if (!(e instanceof BudgetError)) throw e;
+      throw new BudgetError(
+        `Cannot keep stage '${stage.stage}' within the memory budget: ${why}, and no plan fits what is left: ${e.message}`,
+        e.neededBytes,
+        e.budgetBytes,
+        { cause: e },
+      );
+    }
+  }
+
+  function afterFirst(plan: Plan, stage: StageInfo, measured: number, limit: number): Plan | null {
+    const streamed = stage.blocks.every((b) => cost.has(b.name));
+    const lanesPaid = Math.max(0, plan.lanes - (firstBudget.lanesRunning ?? 0)) *
+      (firstBudget.laneBytes ?? 0);
+    outside = streamed ? Math.max(between, memory.current()) : measured - (plan.peakBytes - lanesPaid);
+    const most = Math.max(0, ...[...cost.values()]);
+    const reason = `pass 1 added ${mib(measured)} over the run's start` +
+      (streamed ? ` (one block at a time; the largest block took ${mib(most)} loaded and running)` : "") +
+      `, ${mib(outside)} held outside the blocks (estimated ${
+        mib(stageMemory.fixed + stageMemory.startAdded)
+      })`;
+    const next = replan(
+      stage,
+      limit - outside,
+      `its first pass added ${mib(measured)} over the run's start, ${mib(outside)} of it outside the blocks`,
+    );
+    predicted = outside + next.peakBytes;
+    return switchTo(plan, next, reason);
+  }
+
+  /**
+   * After later passes: the stage's peak so far against the re-plan's prediction, and the growth of the
+   * last pass (heap the allocators keep). When the next pass could cross the limit at that growth, re-plan
+   * with the budget less the measured excess and that growth.
+   */
+  function watch(plan: Plan, stage: StageInfo, measured: number, limit: number, pass: number): Plan | null {
+    // right after a switch the last pass ran another plan: its growth is not this plan's
+    const growth = lastPeak < 0 ? 0 : Math.max(0, measured - lastPeak);
+    lastPeak = measured;
+    if (measured + growth <= limit) return null;
+    const excess = Math.max(0, measured - predicted);
+    const bytes = limit - outside - excess - growth;
+    const next = replan(stage, bytes, `pass ${pass + 1} peaked at ${mib(measured)} over the run's start`);
+    const said = predicted;
+    predicted = outside + excess + next.peakBytes;
+    return switchTo(
+      plan,
+      next,
+      `pass ${pass + 1} peaked at ${mib(measured)} (the plan said ${mib(said)}; it grew ${
+        mib(growth)
+      } in the last pass)`,
+    );
+  }
+
+  function switchTo(plan: Plan, next: Plan, reason: string): Plan | null {
+    const a = summarize(plan);
+    const b = summarize(next);
+    if (a.resident === b.resident && a.lanes === b.lanes && a.prefetch === b.prefetch) {
+      stageMemory.notes.push(`${reason}; the plan holds (${a.resident} resident, prefetch ${a.prefetch})`);
+      return null;
+    }
+    stageMemory.notes.push(
+      `${reason}; re-planned from ${a.resident} resident blocks, prefetch ${a.prefetch} to ${b.resident}, ` +
+        `prefetch ${b.prefetch}`,
+    );
+    lastPeak = -1;
+    return next;
+  }
 }

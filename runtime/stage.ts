@@ -136,8 +136,8 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
         path: blockPath(bundle, b),
         bytes: b.bytes,
         ...(options.sparse?.has(b.name) ? { sparse: true } : {}),
-        // under a budget, blocks load as the run measures them: without pre-packed copies
-        ...(budget.bytes !== null ? { prepack: false } : {}),
+        // under a budget, blocks load and unload as the run measures them (BlockRef.budgeted)
+        ...(budget.bytes !== null ? { budgeted: true } : {}),
       }]),
     ),
     order: new Map(spec.blocks.map((b, i) => [b.name, i])),

@@ -221,10 +221,11 @@ export interface BlockRef {
    */
   sparse?: boolean;
   /**
-   * `false`: the run's memory budget measured this block as loaded without pre-packed weight copies, so an
-   * executor must not pre-pack it (a pre-packed copy would add memory the plan does not hold).
+   * The run's memory budget counts this block as it measured it: an executor loads it without pre-packed
+   * weight copies and hands the memory it frees back to the OS when it unloads (so that freed heap does
+   * not pile up across the streamed blocks outside the plan).
    */
-  prepack?: boolean;
+  budgeted?: boolean;
 }
 
 /** A block an executor has loaded. */
