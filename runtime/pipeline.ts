@@ -22,7 +22,7 @@ import { createReport } from "./report.ts";
 import { gaussianNoise } from "./rng.ts";
 import { openStage } from "./stage.ts";
 import { encodeText } from "./text_stage.ts";
-import type { Emit, MemoryScheduler, PluginKinds, StageInfo, StageName, Tensor } from "./types.ts";
+import type { Budget, Emit, MemoryScheduler, PluginKinds, StageInfo, StageName, Tensor } from "./types.ts";
 import { decodeVideo } from "./vae_stage.ts";
 import { planVideo } from "./video_size.ts";
 import { withPreview } from "./preview.ts";
@@ -77,7 +77,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
   const bundle = await loadBundle(await resolveBundleDir(recipe, warn));
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
-  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
+  const { sampler, tokenOps, stepCache, scheduler } = await resolveRecipePlugins(recipe);
   const bytesOf = (stage: StageName) => stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0);
   const stageBytes = { text: bytesOf("text"), denoiser: bytesOf("denoiser"), vae: bytesOf("vae") };
   const budgets = runBudgets(recipe, stageBytes);
@@ -89,6 +89,15 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
     const ex = executor;
     const startLanes = (lanes: number) => memory.startLanes(ex, lanes);
     const common = { executor, scheduler, emit, signal, origin, startLanes };
+    // No budget in the recipe: plan each stage against the memory the executor's device offers, if it says
+    // (that memory is the device's, not this process's: the run's own accounting does not apply).
+    const unbudgeted = recipe.budget === null && Object.keys(budgets.stages).length === 0;
+    const offered = unbudgeted && executor.defaultBudget ? await executor.defaultBudget() : null;
+    report.setBudgetSource(
+      offered ? { from: "executor", ...offered.source } : { from: unbudgeted ? "none" : "recipe" },
+    );
+    const budgetFor = (stageMemory: { budgetFor(fixed: number): Budget }) => (fixed: number): Budget =>
+      offered ? { bytes: offered.bytes } : stageMemory.budgetFor(fixed);
     const denoiserShape = {
       batch: 2 * recipe.prompts.length,
       t: size.latentDims[2],
@@ -142,7 +151,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
       bundle,
       prompts: recipe.prompts,
       budget: { bytes: null },
-      budgetFor: stageMemory.budgetFor,
+      budgetFor: budgetFor(stageMemory),
       warn,
     });
     report.addPlan("text", text.plan);
@@ -155,25 +164,28 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
     const work = denoiserWorkBytes(den, { ...denoiserShape, textLength: text.y.dims[1] });
     // The first pass runs the smallest plan the scheduler makes and is measured block by block; the rest
     // of the run is re-planned from what it took (runtime/run_memory.ts adaptiveStage).
-    const adaptive = adaptiveStage(memory, stageMemory, scheduler, {
+    // (A device's offered memory is planned against as it is.)
+    const adaptive = offered ? null : adaptiveStage(memory, stageMemory, scheduler, {
       stage: "denoiser",
       blocks: den.blocks.map((b) => ({ name: b.name, bytes: b.bytes, workBytes: work })),
       passes: recipe.steps,
     }, denoiserFixed);
     const runner = await openStage({
       ...common,
-      emit: (e) => {
-        adaptive.observe(e);
-        emit(e);
-      },
+      emit: adaptive
+        ? (e) => {
+          adaptive.observe(e);
+          emit(e);
+        }
+        : emit,
       bundle,
       stage: "denoiser",
-      budget: adaptive.firstBudget,
+      budget: adaptive ? adaptive.firstBudget : { bytes: offered!.bytes },
       passes: recipe.steps,
       workBytes: work,
-      adapt: adaptive.adapt,
+      adapt: adaptive?.adapt,
     });
-    adaptive.begin();
+    adaptive?.begin();
     report.addPlan("denoiser", runner.plan);
     let denoised: { latent: Tensor<"float32">; calls: number };
     try {
@@ -185,6 +197,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
           ? withPreview(sampler, bundle.preview, emit, { scale: stageOf(bundle, "vae").spatial_factor })
           : sampler,
         tokenOps,
+        stepCache,
         noise: gaussianNoise(size.latentDims, recipe.seed),
         y: text.y,
         yMask: text.mask,
@@ -214,7 +227,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
       latent: denoised.latent,
       frames: size.frames,
       budget: { bytes: null },
-      budgetFor: stageMemory.budgetFor,
+      budgetFor: budgetFor(stageMemory),
       window: () => memory.window(),
       added: () => memory.added(),
       note: (m) => vaeMemory.notes.push(m),

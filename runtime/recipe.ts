@@ -43,6 +43,8 @@ export interface Recipe {
   schedule: { discrete: boolean; shift: boolean };
   sampler: PluginSpec;
   tokenOps: PluginSpec[];
+  /** The step-cache plugin spec, or null (every model call computed). */
+  stepCache: PluginSpec | null;
   /** The scheduler plugin spec (without `budget`). */
   scheduler: PluginSpec;
   /** The run's budget on added RSS (a fraction is of all stages' bytes). */
@@ -185,6 +187,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     schedule: r.schedule,
     sampler: r.sampler,
     tokenOps: r.token_ops,
+    stepCache: r.step_cache ?? null,
     scheduler,
     ...budgets(budget),
     executor: r.executor,

@@ -18,12 +18,20 @@ import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 export const ciDlOptions: z.ZodType<CiDlOptions> = z.object({
   /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
   prefetch: z.number().int().min(0).max(8).default(1),
+  /**
+   * Keep the last block resident as well when the budget allows (it is tried first for each count of
+   * leading resident blocks): a step cache's reused calls run only the first and last blocks, so they
+   * then load nothing.
+   */
+  residentLast: z.boolean().default(false),
 }).strict();
 
 /** The options of {@link ciDl} after validation. */
 export interface CiDlOptions {
   /** Blocks loading ahead of the running one when the budget allows. */
   prefetch: number;
+  /** Keep the last block resident too when the budget allows. */
+  residentLast?: boolean;
 }
 
 /**
@@ -41,14 +49,18 @@ export function fitStreamingPlan(
   stage: StageInfo,
   budget: number | Budget,
   prefetch: number,
+  residentLastFirst = false,
 ): { plan: StreamingPlan; peakBytes: number } | null {
   const b: Budget = typeof budget === "number" ? { bytes: budget } : budget;
   const limit = b.bytes ?? Infinity;
   for (let depth = prefetch; depth >= 0; depth--) {
     for (let k = stage.blocks.length; k >= 0; k--) {
-      const plan = streamingPlan(stage, { resident: k, prefetch: depth });
-      const peakBytes = planPeakBytes(plan, stage.blocks) + laneCost(b, plan.lanes);
-      if (peakBytes <= limit) return { plan, peakBytes };
+      // keeping the last block too (when it is not among the first k) lets a reused step load nothing
+      for (const residentLast of residentLastFirst && k < stage.blocks.length - 1 ? [true, false] : [false]) {
+        const plan = streamingPlan(stage, { resident: k, prefetch: depth, residentLast });
+        const peakBytes = planPeakBytes(plan, stage.blocks) + laneCost(b, plan.lanes);
+        if (peakBytes <= limit) return { plan, peakBytes };
+      }
     }
   }
   return null;
@@ -70,7 +82,7 @@ export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
   kind: "scheduler",
   options: ciDlOptions,
   create(options: CiDlOptions): MemoryScheduler {
-    const { prefetch } = ciDlOptions.parse(options);
+    const { prefetch, residentLast } = ciDlOptions.parse(options);
     return {
       name: "ci-dl",
       kind: "scheduler",
@@ -78,7 +90,7 @@ export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
         const bytes = budget.bytes ?? availableBytes();
         checkEachBlock("ci-dl", stage, { ...budget, bytes });
         // sequential streaming fits once each block does
-        const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch)!;
+        const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch, residentLast)!;
         return {
           scheduler: "ci-dl",
           stage: stage.stage,
