@@ -341,6 +341,7 @@ export function adaptiveStage(
   let between = 0;
   let base = 0;
   let window = () => 0;
+  let passPeak = () => 0;
   // Between blocks: what the stage holds as the plan runs (the lanes keep freed heap); a block's cost: its
   // load and run over a trimmed heap (so that heap its predecessor freed does not hide what it needs).
   const begin = () => {
@@ -374,8 +375,15 @@ export function adaptiveStage(
       // The limit: what the first budget was given less (fixed bytes, what the run held at the start).
       const limit = full.bytes + stageMemory.fixed + stageMemory.startAdded;
       const measured = stageMemory.peak();
-      if (pass === 0) return afterFirst(plan, stage, measured, limit);
-      return watch(plan, stage, measured, limit, pass);
+      if (pass === 0) {
+        const next = afterFirst(plan, stage, measured, limit);
+        passPeak = memory.window();
+        return next;
+      }
+      // this pass's own peak (a window per pass): the stage's peak never comes down after a re-plan
+      const own = passPeak();
+      passPeak = memory.window();
+      return watch(plan, stage, own, limit, pass);
     },
   };
 
@@ -426,8 +434,8 @@ export function adaptiveStage(
   }
 
   /**
-   * After later passes: the stage's peak so far against the re-plan's prediction, and the growth of the
-   * last pass (heap the allocators keep). When the next pass could cross the limit at that growth, re-plan
+   * After later passes: the pass's peak against the re-plan's prediction, and its growth over the pass
+   * before (heap the allocators keep). When the next pass could cross the limit at that growth, re-plan
    * with the budget less the measured excess and that growth.
    */
   function watch(plan: Plan, stage: StageInfo, measured: number, limit: number, pass: number): Plan | null {
