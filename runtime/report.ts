@@ -6,6 +6,7 @@
  * @module
  */
 import type { Plan, RunEvent, StageName } from "./types.ts";
+import type { RunMemoryReport } from "./run_memory.ts";
 
 /** Time spent in one kind of block operation. */
 export interface OpTotals {
@@ -36,7 +37,26 @@ export interface RunReport {
     start: number;
     end: number;
   }[];
-  steps: { step: number; total: number; t: number; calls: number; atMs: number }[];
+  /**
+   * One entry per step event; with a step cache, `reused` (the call skipped its middle blocks) and, always,
+   * `loads`: block loads of the denoiser during the step's model calls.
+   */
+  steps: {
+    step: number;
+    total: number;
+    t: number;
+    calls: number;
+    atMs: number;
+    loads: number;
+    reused?: boolean;
+  }[];
+  /** The step cache's decisions (absent without one): every call, reused or computed, with its reason. */
+  cache?: {
+    name: string;
+    computed: number;
+    reused: number;
+    decisions: { step: number; call: number; reused: boolean; reason: string }[];
+  };
   decisions: {
     sampler: string;
     step: number;
@@ -47,6 +67,13 @@ export interface RunReport {
     peakRssBytes: number;
     maxResidentBytes: number;
     budgets: Partial<Record<StageName, number | null>>;
+    /** The run's budget on added RSS, its measured peaks, each stage's plans and re-plans. */
+    run?: RunMemoryReport;
+    /**
+     * Where the budgets came from: `recipe`, `none` (unlimited), or `executor` (the recipe gave none and
+     * the executor's device offered its memory; its fields say which device, its figure and the margin).
+     */
+    budgetSource: { from: "recipe" | "none" | "executor"; [detail: string]: string | number };
   };
   plans: { stage: StageName; plan: Plan }[];
   warnings: string[];
@@ -59,7 +86,7 @@ export type ReportExtras =
     RunReport,
     "recipe" | "bundle" | "prompts" | "seed" | "video" | "timesteps" | "calls" | "outputs"
   >
-  & { peakRssBytes: number };
+  & { peakRssBytes: number; run?: RunMemoryReport };
 
 const empty = (): OpTotals => ({ count: 0, ms: 0 });
 
@@ -83,8 +110,12 @@ export function createReport(origin: number) {
   const decisions: RunReport["decisions"] = [];
   const plans: RunReport["plans"] = [];
   const warnings: string[] = [];
+  /** Denoiser block loads per pass (model call). */
+  const loadsByPass = new Map<number, number>();
+  let cache: RunReport["cache"];
   let maxResident = 0;
   let peakRss = 0;
+  let budgetSource: RunReport["memory"]["budgetSource"] = { from: "none" };
   return {
     emit(e: RunEvent): void {
       const now = performance.now() - origin;
@@ -100,14 +131,26 @@ export function createReport(origin: number) {
         totals[e.op].ms += e.end - e.start;
         const { stage, block, op, lane, pass, start, end } = e;
         timeline.push({ stage, block, op, lane, pass, start, end });
+        if (stage === "denoiser" && op === "load") loadsByPass.set(pass, (loadsByPass.get(pass) ?? 0) + 1);
       } else if (e.type === "step") {
-        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now });
+        const from = steps.at(-1)?.calls ?? 0;
+        let loads = 0;
+        for (let pass = from; pass < e.calls; pass++) loads += loadsByPass.get(pass) ?? 0;
+        const reused = e.reused === undefined ? {} : { reused: e.reused };
+        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now, loads, ...reused });
+      } else if (e.type === "cache") {
+        cache ??= { name: e.cache, computed: 0, reused: 0, decisions: [] };
+        cache[e.reused ? "reused" : "computed"]++;
+        cache.decisions.push({ step: e.step, call: e.call, reused: e.reused, reason: e.reason });
       } else if (e.type === "decision") {
         decisions.push({ sampler: e.sampler, step: e.step, message: e.message, data: e.data });
       } else if (e.type === "memory") {
         maxResident = Math.max(maxResident, e.residentBytes);
         peakRss = Math.max(peakRss, e.rssBytes);
       }
+    },
+    setBudgetSource(source: RunReport["memory"]["budgetSource"]): void {
+      budgetSource = source;
     },
     addPlan(stage: StageName, plan: Plan): void {
       plans.push({ stage, plan });
@@ -121,7 +164,7 @@ export function createReport(origin: number) {
     build(extras: ReportExtras): RunReport {
       const budgets: RunReport["memory"]["budgets"] = {};
       for (const { stage, plan } of plans) budgets[stage] = plan.budgetBytes;
-      const { peakRssBytes, ...rest } = extras;
+      const { peakRssBytes, run, ...rest } = extras;
       return {
         schema: "odsora.report/1",
         started,
@@ -131,8 +174,15 @@ export function createReport(origin: number) {
         blocks,
         timeline,
         steps,
+        ...(cache ? { cache } : {}),
         decisions,
-        memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
+        memory: {
+          peakRssBytes: Math.max(peakRss, peakRssBytes),
+          maxResidentBytes: maxResident,
+          budgets,
+          budgetSource,
+          ...(run ? { run } : {}),
+        },
         plans,
         warnings: [...warnings],
       };
