@@ -13,6 +13,7 @@ import { loadRecipe } from "../runtime/recipe.ts";
 import type { RunEvent, Tensor } from "../runtime/types.ts";
 import type { RowSpec } from "./_rows.ts";
 import { videoPsnr, videoSsim } from "./quality.ts";
+import { builtins } from "../builtins.ts";
 
 /** Quality figures of one row on the default model. */
 export interface QualityRow {
@@ -55,7 +56,7 @@ export async function qualityRows(
       });
       const events: RunEvent[] = [];
       const started = performance.now();
-      const result = await generate(recipe, { emit: (e) => void events.push(e) });
+      const result = await generate(recipe, { registry: builtins, emit: (e) => void events.push(e) });
       const totalS = (performance.now() - started) / 1000;
       reference ??= result.video;
       const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);

@@ -8,7 +8,7 @@
 import type { Bundle } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
-import { mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
+import { availableBytes, mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
 import { openStage } from "../runtime/stage.ts";
 import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
@@ -80,7 +80,7 @@ export async function runRow(
       stage: "denoiser",
       executor,
       scheduler: plugins.scheduler,
-      budget: { bytes: plugins.budgetBytes },
+      budget: { bytes: plugins.budgetBytes, availableBytes: availableBytes() },
       passes: inputs.timesteps.length,
       workBytes: options.workBytes,
       emit,

@@ -20,6 +20,8 @@ import { analyzeClip } from "./analyze.ts";
 import { type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, type ScoredItem, scoreItem } from "./score.ts";
 import { parseVariants, VARIANTS } from "./variants.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 /** The evaluation of one recipe variant. */
 export interface VariantReport {
@@ -59,7 +61,7 @@ export async function evaluate(
         },
       });
       const t0 = performance.now();
-      const result = await generate(run);
+      const result = await generate(await withFallbackBundle(run, () => {}), { registry: builtins });
       seconds += (performance.now() - t0) / 1000;
       chunk.forEach((p, i) => {
         const got = analyzeClip(framesFromVideo(result.video, i));

@@ -6,6 +6,7 @@
  */
 import { type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
+import { runSampler } from "./sample.ts";
 import type { StageRunner } from "./stage.ts";
 import {
   addScaled,
@@ -137,9 +138,8 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     width: full([1], o.width),
   };
   const total = o.timesteps.length;
-  let calls = 0;
+  let passes = 0;
   const model: ModelFn = async (x, t, step) => {
-    o.signal?.throwIfAborted();
     const xp = padTo(x, padded);
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
     const input: TensorMap = {
@@ -149,8 +149,7 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
       merge_t: ops.merge,
       unmerge_t: ops.unmerge,
     };
-    const env = await o.runner.run(input, calls);
-    calls++;
+    const env = await o.runner.run(input, passes++);
     const out = env[spec.output] as Tensor<"float32"> | undefined;
     if (!out || out.dims.length !== 5 || out.dims[0] !== 2 * n || out.dims[1] < c) {
       throw new StageError(
@@ -167,17 +166,11 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     for (const [name, tensor] of Object.entries(env)) if (input[name] !== tensor) releaseTensor(tensor);
     return drift;
   };
-  const started = performance.now();
   try {
-    const latent = await o.sampler.sample(model, o.noise, {
+    const { latent, calls } = await runSampler(o.sampler, model, o.noise, {
       timesteps: o.timesteps,
+      emit: o.emit,
       signal: o.signal,
-      onStep: ({ step, t }) => {
-        const perStep = (performance.now() - started) / (step + 1);
-        o.emit({ type: "step", step, total, t, calls, etaMs: Math.max(0, total - step - 1) * perStep });
-      },
-      onDecision: ({ step, message, data }) =>
-        o.emit({ type: "decision", sampler: o.sampler.name, step, message, data }),
     });
     return { latent, calls };
   } catch (e) {

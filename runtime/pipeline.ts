@@ -6,13 +6,16 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { loadBundle, stageOf } from "./bundle.ts";
 import { denoise } from "./denoise.ts";
-import { OdsoraError } from "./errors.ts";
-import { resolveBundleDir } from "./fallback_bundle.ts";
-import { peakRssBytes } from "./memory.ts";
+import { samplerSchedule } from "./sample.ts";
+import { BundleError, OdsoraError } from "./errors.ts";
+import { availableBytes, peakRssBytes } from "./memory.ts";
 import { openStaging, stageJson, stageVideos } from "./outputs.ts";
 import type { Recipe } from "./recipe.ts";
+import type { Registry } from "./registry.ts";
 import { resolveRecipePlugin, resolveRecipePlugins, stageBudget } from "./recipe_plugins.ts";
 import { createReport } from "./report.ts";
 import { gaussianNoise } from "./rng.ts";
@@ -26,6 +29,8 @@ import { denoiserWorkBytes } from "./work_estimate.ts";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
+  /** Where the recipe's plugins come from (the edge assembles it: `builtins` of builtins.ts). */
+  registry: Registry;
   /** Receives every run event (progress bar, UI). */
   emit?: Emit;
   /** Cancels the run between blocks; nothing is written. */
@@ -47,6 +52,18 @@ export interface RunResult {
   warnings: string[];
 }
 
+/** The recipe's bundle folder, or a BundleError that says how to build it when it is missing. */
+function builtBundleDir(recipe: Recipe): string {
+  const file = join(recipe.bundle, "bundle.json");
+  if (recipe.bundleBuild && !existsSync(file)) {
+    throw new BundleError(
+      `Cannot load bundle: '${file}' does not exist; build it with \`${recipe.bundleBuild}\``,
+      recipe.bundle,
+    );
+  }
+  return recipe.bundle;
+}
+
 /**
  * Run a recipe end to end.
  *
@@ -58,7 +75,7 @@ export interface RunResult {
  * console.log(result.outputs[0].mp4);
  * ```
  */
-export async function generate(recipe: Recipe, options: GenerateOptions = {}): Promise<RunResult> {
+export async function generate(recipe: Recipe, options: GenerateOptions): Promise<RunResult> {
   const origin = performance.now();
   const report = createReport(origin);
   const emit: Emit = (e) => {
@@ -69,17 +86,19 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
     report.warn(m);
     options.warn?.(m);
   };
-  const { signal } = options;
-  const bundle = await loadBundle(await resolveBundleDir(recipe, warn));
+  const { registry, signal } = options;
+  const bundle = await loadBundle(builtBundleDir(recipe));
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
-  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
+  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(registry, recipe);
+  const timesteps = samplerSchedule(sampler, size.timesteps);
+  const available = availableBytes();
   const budget = (stage: StageName) =>
-    stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
+    stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0), available);
   const staging = await openStaging(recipe.output.dir);
   let executor: PluginKinds["executor"] | null = null;
   try {
-    executor = await resolveRecipePlugin(recipe, "executor", recipe.executor, ["executor"]);
+    executor = await resolveRecipePlugin(registry, recipe, "executor", recipe.executor, ["executor"]);
     const common = { executor, scheduler, emit, signal, origin };
     emit({
       type: "run",
@@ -134,7 +153,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
         yMask: text.mask,
         yNull: text.yNull,
         cfgScale: recipe.cfg,
-        timesteps: size.timesteps,
+        timesteps,
         fps: size.fps,
         height: size.height,
         width: size.width,
@@ -175,7 +194,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
         prompts: recipe.prompts,
         seed: recipe.seed,
         video: { height: size.decodedHeight, width: size.decodedWidth, frames: size.frames, fps: size.fps },
-        timesteps: size.timesteps,
+        timesteps: [...timesteps],
         calls: denoised.calls,
         outputs,
         peakRssBytes: peakRssBytes(),

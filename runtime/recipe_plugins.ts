@@ -6,7 +6,7 @@
  */
 import { PluginError } from "./errors.ts";
 import type { PluginSpec, Recipe } from "./recipe.ts";
-import { resolvePlugin } from "./registry.ts";
+import type { Registry } from "./registry.ts";
 import type { Budget, PluginKind, PluginKinds } from "./types.ts";
 
 /**
@@ -14,17 +14,18 @@ import type { Budget, PluginKind, PluginKinds } from "./types.ts";
  *
  * @example
  * ```ts ignore
- * const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+ * const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
  * ```
  */
 export async function resolveRecipePlugin<K extends PluginKind>(
+  registry: Registry,
   recipe: Recipe,
   kind: K,
   spec: PluginSpec,
   key: (string | number)[],
 ): Promise<PluginKinds[K]> {
   try {
-    return await resolvePlugin(kind, spec, recipe.baseDir) as PluginKinds[K];
+    return await registry.resolve(kind, spec, recipe.baseDir);
   } catch (e) {
     if (!(e instanceof PluginError)) throw e;
     const where = recipe.locate(key);
@@ -34,26 +35,27 @@ export async function resolveRecipePlugin<K extends PluginKind>(
 }
 
 /** The sampler, token ops and memory scheduler a recipe names (the executor is resolved by the run). */
-export async function resolveRecipePlugins(recipe: Recipe) {
-  const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+export async function resolveRecipePlugins(registry: Registry, recipe: Recipe) {
+  const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
   const tokenOps: PluginKinds["token-op"][] = [];
   for (const [i, spec] of recipe.tokenOps.entries()) {
-    tokenOps.push(await resolveRecipePlugin(recipe, "token-op", spec, ["token_ops", i]));
+    tokenOps.push(await resolveRecipePlugin(registry, recipe, "token-op", spec, ["token_ops", i]));
   }
-  const scheduler = await resolveRecipePlugin(recipe, "scheduler", recipe.scheduler, ["scheduler"]);
+  const scheduler = await resolveRecipePlugin(registry, recipe, "scheduler", recipe.scheduler, ["scheduler"]);
   return { sampler, tokenOps, scheduler };
 }
 
 /**
- * The budget of a stage whose blocks total `bytes`: absolute, a fraction of them, or unlimited.
+ * The budget of a stage whose blocks total `bytes`: absolute, a fraction of them, or unlimited; with the
+ * run's available memory (measured once by the pipeline) for planners that plan against it.
  *
  * @example
  * ```ts ignore
  * stageBudget(recipe, 1e9); // { bytes: 5e8 } for `budget: 50%`
  * ```
  */
-export function stageBudget(recipe: Recipe, bytes: number): Budget {
+export function stageBudget(recipe: Recipe, bytes: number, availableBytes?: number): Budget {
   const b = recipe.budget;
-  if (b === null) return { bytes: null };
-  return { bytes: "bytes" in b ? b.bytes : Math.floor(b.fraction * bytes) };
+  if (b === null) return { bytes: null, availableBytes };
+  return { bytes: "bytes" in b ? b.bytes : Math.floor(b.fraction * bytes), availableBytes };
 }

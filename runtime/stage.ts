@@ -17,6 +17,7 @@ import type {
   LoadedBlock,
   MemoryScheduler,
   Plan,
+  StageInfo,
   StageName,
   TensorMap,
 } from "./types.ts";
@@ -69,6 +70,41 @@ function checkPlan(plan: Plan, names: readonly string[], scheduler: string): voi
 }
 
 /**
+ * Ask `scheduler` for the plan of `stage` and stamp on it what the runtime knows: the scheduler's name, the
+ * stage, and the budget (unless the planner planned against another figure and said so). Throws the
+ * planner's `BudgetError`, or a `PluginError` for a failing planner or a plan that does not run the stage's
+ * blocks in order on its own lanes.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = planStage(scheduler, { stage: "vae", blocks, passes: 1 }, { bytes: null });
+ * plan.scheduler; // the scheduler's name
+ * ```
+ */
+export function planStage(scheduler: MemoryScheduler, stage: StageInfo, budget: Budget): Plan {
+  let plan: Plan;
+  try {
+    const shape = scheduler.plan(stage, budget);
+    plan = {
+      scheduler: scheduler.name,
+      stage: stage.stage,
+      ...shape,
+      budgetBytes: shape.budgetBytes === undefined ? budget.bytes : shape.budgetBytes,
+    };
+  } catch (e) {
+    if (e instanceof OdsoraError) throw e;
+    throw new PluginError(
+      `Cannot plan stage '${stage.stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
+      scheduler.name,
+      "plan",
+      { cause: e },
+    );
+  }
+  checkPlan(plan, stage.blocks.map((b) => b.name), scheduler.name);
+  return plan;
+}
+
+/**
  * Plan the stage (BudgetError here, before any work), start the executor's lanes, and return its runner.
  *
  * @example
@@ -88,19 +124,7 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     bytes: b.bytes,
     workBytes: typeof work === "number" ? work : work[b.name] ?? 0,
   }));
-  let plan: Plan;
-  try {
-    plan = scheduler.plan({ stage, blocks, passes }, budget);
-  } catch (e) {
-    if (e instanceof OdsoraError) throw e;
-    throw new PluginError(
-      `Cannot plan stage '${stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
-      scheduler.name,
-      "plan",
-      { cause: e },
-    );
-  }
-  checkPlan(plan, spec.blocks.map((b) => b.name), scheduler.name);
+  const plan = planStage(scheduler, { stage, blocks, passes }, budget);
   signal?.throwIfAborted();
   await executor.start(plan.lanes);
 

@@ -11,11 +11,12 @@ import { z } from "zod";
 import { OdsoraError } from "../runtime/errors.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe, type PluginSpec, type Recipe } from "../runtime/recipe.ts";
-import { builtinPlugins, resolvePlugin } from "../runtime/registry.ts";
 import type { PluginKind } from "../runtime/types.ts";
 import { type Backend, RequestError } from "./app.ts";
 import { RecipeName, type RunRequest } from "./run_request.ts";
 import { recipeFile } from "./safe_path.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 /** The token op the form's "merge steps" knob drives. */
 const TDTM = "tdtm";
@@ -62,7 +63,7 @@ function budgetText(budget: Recipe["budget"]): string | null {
 
 function summarize(name: string, recipe: Recipe): RecipeSummary {
   const tdtm = recipe.tokenOps.find((op) => op.name === TDTM);
-  const defaults = builtinPlugins("token-op").find((d) => d.name === TDTM)?.options.safeParse({});
+  const defaults = builtins.definitions("token-op").find((d) => d.name === TDTM)?.options.safeParse({});
   const fallback = (defaults?.success ? (defaults.data as { mergeSteps?: number }).mergeSteps : 0) ?? 0;
   return {
     name,
@@ -108,7 +109,7 @@ function overridesFor(request: RunRequest, base: Recipe, runDir: string): Record
 
 /** The built-in plugins of `kind` with the JSON schema of their options (what the form renders). */
 function pluginList(kind: PluginKind) {
-  return builtinPlugins(kind).map((d) => ({
+  return builtins.definitions(kind).map((d) => ({
     name: d.name,
     options: z.toJSONSchema(d.options, { io: "input" }),
   }));
@@ -152,9 +153,9 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
           overrides: overridesFor(request, base, runDir),
           overrideLabel: (key) => `'${key}' of the request`,
         });
-        await resolvePlugin("sampler", recipe.sampler, recipe.baseDir);
-        for (const op of recipe.tokenOps) await resolvePlugin("token-op", op, recipe.baseDir);
-        await resolvePlugin("scheduler", recipe.scheduler, recipe.baseDir);
+        await builtins.resolve("sampler", recipe.sampler, recipe.baseDir);
+        for (const op of recipe.tokenOps) await builtins.resolve("token-op", op, recipe.baseDir);
+        await builtins.resolve("scheduler", recipe.scheduler, recipe.baseDir);
       } catch (error) {
         if (error instanceof OdsoraError) {
           throw new RequestError(error.message.replaceAll(`${root}/`, "recipes/"));
@@ -162,10 +163,12 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
         throw error;
       }
       return async (emit, signal, warn) => {
-        await generate(recipe, {
+        const clean = (message: string) => warn(message.replaceAll(`${root}/`, "recipes/"));
+        await generate(await withFallbackBundle(recipe, clean), {
+          registry: builtins,
           emit,
           signal,
-          warn: (message) => warn(message.replaceAll(`${root}/`, "recipes/")),
+          warn: clean,
         });
       };
     },
