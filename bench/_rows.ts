@@ -46,3 +46,31 @@ export const ROWS: RowSpec[] = [
   { name: "cidl-25", sampler: euler, token_ops: [], scheduler: cidl("25%") },
   { name: "all", sampler: lpl15, token_ops: [tdtm(15)], scheduler: cidl("50%") },
 ];
+
+/** Where a speed row's leap step comes from. */
+export type LeapSource = "trained-model" | "speed-bundle" | null;
+
+/**
+ * The sampler a row's speed run uses. A dynamic-LPL row decides its leap from the drifts' cosines, and on
+ * the random-weight speed bundle those mean nothing: when the quality half ran the row on the trained
+ * default model, the speed run leaps at the step dynamic LPL chose there (`lpl` with that `leapAt`, the
+ * same model calls; Euler when it never leapt). Without a trained run it decides on the speed bundle.
+ *
+ * @example
+ * ```ts
+ * import { ROWS, speedSampler } from "./_rows.ts";
+ * const row = ROWS.find((r) => r.name === "lpl-dynamic")!;
+ * speedSampler(row, 19); // { sampler: { name: "lpl", leapAt: 19 }, leapSource: "trained-model" }
+ * ```
+ */
+export function speedSampler(
+  row: RowSpec,
+  trainedLeap: number | null | undefined,
+): { sampler: PluginSpec; leapSource: LeapSource } {
+  if (row.sampler.name !== "lpl-dynamic") return { sampler: row.sampler, leapSource: null };
+  if (trainedLeap === undefined) return { sampler: row.sampler, leapSource: "speed-bundle" };
+  return {
+    sampler: trainedLeap === null ? euler : { name: "lpl", leapAt: trainedLeap },
+    leapSource: "trained-model",
+  };
+}

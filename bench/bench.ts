@@ -7,7 +7,11 @@
  * Each lane computes with `--threads` threads (default 1): on a 2-core machine one core runs the blocks and
  * the other is free to load the next one, as the paper's NPU computes while the CPU loads.
  *
- *   deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--rows a,b] [--threads N]
+ *   deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--rows a,b] [--threads N] [--help]
+ *
+ * The quality half runs first: a dynamic-LPL row's speed run then leaps at the step dynamic LPL chose on the
+ * trained model (report: leap_step, leap_step_trained, leap_source), not where the random weights' drifts
+ * would make it leap.
  *
  * @module
  */
@@ -24,7 +28,7 @@ import { denoiserWorkBytes } from "../runtime/work_estimate.ts";
 import type { Tensor } from "../runtime/types.ts";
 import { benchInputs, firstPairs } from "./_inputs.ts";
 import { qualityRows } from "./_quality_rows.ts";
-import { ROWS } from "./_rows.ts";
+import { ROWS, speedSampler } from "./_rows.ts";
 import { runRow } from "./_speed_row.ts";
 import { measureBlockMemory, withMeasuredSizes } from "./_work_probe.ts";
 import { type Capacity, probeCapacity } from "./capacity.ts";
@@ -38,23 +42,45 @@ const buildArgs = (
   dir: string,
 ) => ["-m", "export", "random", "--config", "xl", "--stages", "denoiser", "--out", dir];
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    bundle: { type: "string", default: XL },
-    pairs: { type: "string" },
-    latent: { type: "string", default: "10,8,8" },
-    frames: { type: "string" },
-    tokens: { type: "string", default: "20" },
-    steps: { type: "string", default: "30" },
-    threads: { type: "string", default: "1" },
-    rows: { type: "string" },
-    "quality-bundle": { type: "string", default: join(ROOT, "models", "default") },
-    "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
-    out: { type: "string", default: join(ROOT, "bench", "report.json") },
-    timeline: { type: "string", default: join(ROOT, "bench", "timeline.json") },
-  },
-});
+const OPTIONS = {
+  bundle: { type: "string", default: XL },
+  pairs: { type: "string" },
+  latent: { type: "string", default: "10,8,8" },
+  frames: { type: "string" },
+  tokens: { type: "string", default: "20" },
+  steps: { type: "string", default: "30" },
+  threads: { type: "string", default: "1" },
+  rows: { type: "string" },
+  "quality-bundle": { type: "string", default: join(ROOT, "models", "default") },
+  "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
+  out: { type: "string", default: join(ROOT, "bench", "report.json") },
+  timeline: { type: "string", default: join(ROOT, "bench", "timeline.json") },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/** Usage text of `deno task bench`. */
+const USAGE = `usage: deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--frames N] [--tokens N]
+                       [--steps N] [--threads N] [--rows a,b] [--quality-bundle DIR] [--quality-recipe FILE]
+                       [--out bench/report.json] [--timeline bench/timeline.json] [--help]
+
+Speed and memory rows run the denoiser of --bundle (default: STDiT3-XL with random weights, built once);
+quality rows (SSIM/PSNR vs the baseline's video) run --quality-bundle (default: models/default) first, and a
+dynamic-LPL row's speed run leaps where dynamic LPL leapt on that trained model.
+Rows: ${ROWS.map((r) => r.name).join(", ")} (the baseline always runs).`;
+
+const parsed = (() => {
+  try {
+    return parseArgs({ args: Deno.args, options: OPTIONS });
+  } catch (e) {
+    console.error(`bench: error: Cannot read the options: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+})();
+const args = parsed.values;
+if (args.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 if (!existsSync(join(args.bundle, "bundle.json")) && resolve(args.bundle) === XL) {
   console.log(`bench: building the STDiT3-XL random-weight denoiser bundle in ${XL} (once; ~5 GB, minutes)`);
@@ -123,6 +149,18 @@ console.log(
   } to run; ${mib(blockMemory.laneBytes)} a lane (outside the budget)`,
 );
 
+// The quality half first: dynamic LPL's leap on the trained model decides where its speed row leaps.
+const qualityBundle = resolve(args["quality-bundle"]);
+const quality = existsSync(join(qualityBundle, "bundle.json"))
+  ? await qualityRows(args["quality-recipe"], qualityBundle, rows)
+  : null;
+if (!quality) {
+  console.log(
+    `quality rows skipped: '${join(qualityBundle, "bundle.json")}' does not exist (ssim/psnr are null; ` +
+      `dynamic LPL decides its leap on the speed bundle)`,
+  );
+}
+
 const measured: Omit<ReportRow, "speedup_denoise" | "speedup_total">[] = [];
 const timelines: Record<string, unknown> = {};
 let baseline: Tensor<"float32"> | null = null;
@@ -135,8 +173,10 @@ for (const row of rows) {
     : "bytes" in spec
     ? spec.bytes
     : Math.floor(spec.fraction * stageBytes);
+  const trainedLeap = quality ? (quality.get(row.name)?.leapStep ?? null) : undefined;
+  const { sampler, leapSource } = speedSampler(row, trainedLeap);
   const plugins = {
-    sampler: await resolvePlugin("sampler", row.sampler, ROOT),
+    sampler: await resolvePlugin("sampler", sampler, ROOT),
     tokenOps: await Promise.all(row.token_ops.map((s) => resolvePlugin("token-op", s, ROOT))),
     scheduler: await resolvePlugin("scheduler", schedulerSpec, ROOT),
     budgetBytes,
@@ -167,6 +207,8 @@ for (const row of rows) {
     psnr: null,
     quality_bundle: null,
     leap_step: r.leapStep,
+    leap_step_trained: leapSource === null ? null : (trainedLeap ?? null),
+    leap_source: leapSource,
     model_calls: r.calls,
     resident_blocks: r.plan.resident.length,
     lanes: r.plan.lanes,
@@ -174,21 +216,14 @@ for (const row of rows) {
     capacity_cores: before && after ? (before.cores + after.cores) / 2 : null,
   });
   console.log(
-    `${row.name}: denoise ${r.denoiseS.toFixed(1)} s, total ${r.totalS.toFixed(1)} s, ${r.calls} calls`,
+    `${row.name}: denoise ${r.denoiseS.toFixed(1)} s, total ${r.totalS.toFixed(1)} s, ${r.calls} calls` +
+      (leapSource ? `, leap at ${r.leapStep ?? "-"} (leap source: ${leapSource})` : ""),
   );
 }
 
-const qualityBundle = resolve(args["quality-bundle"]);
-if (existsSync(join(qualityBundle, "bundle.json"))) {
-  const quality = await qualityRows(args["quality-recipe"], qualityBundle, rows);
-  for (const m of measured) {
-    const q = quality.get(m.name);
-    if (q) Object.assign(m, { ssim: q.ssim, psnr: q.psnr, quality_bundle: relative(ROOT, qualityBundle) });
-  }
-} else {
-  console.log(
-    `quality rows skipped: '${join(qualityBundle, "bundle.json")}' does not exist (ssim/psnr are null)`,
-  );
+for (const m of measured) {
+  const q = quality?.get(m.name);
+  if (q) Object.assign(m, { ssim: q.ssim, psnr: q.psnr, quality_bundle: relative(ROOT, qualityBundle) });
 }
 
 const report = {

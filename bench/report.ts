@@ -25,7 +25,16 @@ export interface ReportRow {
   ssim: number | null;
   psnr: number | null;
   quality_bundle: string | null;
+  /** The step the speed run leapt at (null: no leap). */
   leap_step: number | null;
+  /** The step dynamic LPL leapt at on the trained default model in the quality half (null: none or not run). */
+  leap_step_trained: number | null;
+  /**
+   * Which leap the speed run (and so its ratio) used: "trained-model" (the quality half's), "speed-bundle"
+   * (dynamic LPL deciding on the random-weight speed bundle, only when no trained model ran), null for rows
+   * without dynamic LPL.
+   */
+  leap_source: "trained-model" | "speed-bundle" | null;
   model_calls: number;
   resident_blocks: number;
   lanes: number;
@@ -70,6 +79,7 @@ export function formatTable(rows: readonly ReportRow[]): string {
     "SSIM",
     "PSNR",
     "leap",
+    "leap (trained)",
     "calls",
   ];
   const body = rows.map((r) => [
@@ -86,6 +96,7 @@ export function formatTable(rows: readonly ReportRow[]): string {
     fmt(r.ssim, 3),
     fmt(r.psnr, 1),
     r.leap_step === null ? "-" : String(r.leap_step),
+    r.leap_step_trained === null ? "-" : String(r.leap_step_trained),
     String(r.model_calls),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));

@@ -20,6 +20,8 @@ const row = (
   psnr: null,
   quality_bundle: null,
   leap_step: null,
+  leap_step_trained: null,
+  leap_source: null,
   model_calls: 30,
   resident_blocks: 3,
   lanes: 1,
@@ -37,7 +39,7 @@ Deno.test("formatTable() prints one aligned line per row with '-' for missing fi
   assert.equal(lines.length, 3);
   assert.match(
     lines[2],
-    /^lpl-15\s+5\.0\s+8\.0\s+2\.00\s+1\.50\s+1024M\s+768M\s+-\s+512M\s+-\s+-\s+-\s+-\s+30$/,
+    /^lpl-15\s+5\.0\s+8\.0\s+2\.00\s+1\.50\s+1024M\s+768M\s+-\s+512M\s+-\s+-\s+-\s+-\s+-\s+30$/,
   );
   assert.equal(new Set(lines.map((l) => l.length)).size, 1);
 });

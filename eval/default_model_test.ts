@@ -6,6 +6,7 @@ import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
 import { builtins } from "../builtins.ts";
+import { readWorld, slowestDisplacement } from "./world.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
 
@@ -26,7 +27,10 @@ Deno.test("the default bundle turns a prompt into a clip whose analyzed colour, 
     const result = await generate(recipe, { registry: builtins });
     assert.deepEqual(result.warnings, []);
     assert.deepEqual(result.video.dims, [1, 3, 17, 64, 64]);
-    const got = analyzeClip(framesFromVideo(result.video, 0));
+    const world = await readWorld(join(ROOT, "models", "default", "world.json"));
+    const got = analyzeClip(framesFromVideo(result.video, 0), {
+      minDisplacement: slowestDisplacement(world, 17) / 2,
+    });
     assert.deepEqual(
       { color: got.color, shape: got.shape, motion: got.motion, background: got.background },
       { color: "green", shape: "square", motion: "up", background: "black" },

@@ -1,27 +1,47 @@
 /**
  * `deno task eval`: generate a video for every prompt of a prompt file with a recipe (and its technique
- * variants), let the analyzer read colour, shape and motion from the pixels, and report the accuracy.
+ * variants), let the analyzer read colour, shape, motion and background from the pixels, and report the
+ * strict accuracy, the motion ratio, the temporal consistency and the fidelity to the `default` variant.
  *
- *   deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
- *                  [--variant default|lpl-15|tdtm-15|all|every|a,b] [--out eval/report.json] [--batch 8]
- *
- * eval/report.json: {"recipe", "variant", "n", "accuracy": {color, shape, motion}, "heldout_accuracy",
- * "seconds_per_clip", "items": [...]} for the first variant, plus "variants": the same summary (without
- * items) for every variant, side by side.
+ * eval/report.json: {"recipe", "variant", "n", "accuracy": {color, shape, motion, background},
+ * "heldout_accuracy", "seconds_per_clip", "items": [...]} for the first variant, plus "variants": one entry
+ * per variant, each with the same fields plus "motion_ratio" (median), "consistency": {object, background}
+ * (means), "fidelity": {ssim, psnr} (means against the default variant's clips; null for default) and its
+ * own "items".
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { framesFromVideo } from "../runtime/frames.ts";
+import { type Frames, framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { writeTextAtomic } from "./_write.ts";
 import { analyzeClip } from "./analyze.ts";
-import { type EvalPrompt, readPrompts } from "./prompt_file.ts";
-import { type Accuracy, accuracy, type ScoredItem, scoreItem } from "./score.ts";
+import { clipPsnr, clipSsim } from "./fidelity.ts";
+import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
+import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
 import { parseVariants, VARIANTS } from "./variants.ts";
 import { builtins } from "../builtins.ts";
 import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";
+
+/** Usage text of `deno task eval`. */
+export const USAGE = `usage: deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
+                      [--variant default|lpl-15|tdtm-15|all|every|a,b] [--out eval/report.json]
+                      [--batch 8] [--world FILE] [--help]
+
+Generates one clip per prompt and variant and scores colour, shape, motion and background from the pixels.
+Motion counts only when the object moved at least half the world's slowest displacement over the clip
+(world.json: --world, else beside the prompt file, else in the recipe's bundle). Every non-default variant
+is also compared with the default variant's clip of the same prompt and seed (SSIM, PSNR); the default
+variant runs first as that reference even when not asked for.`;
+
+/** The clips of one variant and the seconds generation took. */
+export interface VariantClips {
+  variant: string;
+  clips: Frames[];
+  seconds: number;
+}
 
 /** The evaluation of one recipe variant. */
 export interface VariantReport {
@@ -30,20 +50,24 @@ export interface VariantReport {
   n: number;
   accuracy: Accuracy;
   heldout_accuracy: Accuracy;
+  /** Median displacement along the asked direction / the world's slowest (null when no clip moves). */
+  motion_ratio: number | null;
+  consistency: { object: number | null; background: number | null };
+  fidelity: { ssim: number | null; psnr: number | null } | null;
   seconds_per_clip: number;
   items: ScoredItem[];
 }
 
-/** Generate and score every prompt with `recipe` under `variant`, `batch` prompts a run (seed + chunk index). */
-export async function evaluate(
+/** Generate a clip for every prompt with `recipe` under `variant`, `batch` prompts a run (seed + chunk index). */
+export async function generateClips(
   prompts: readonly EvalPrompt[],
   recipe: string,
   variant: string,
   options: { batch?: number; log?: (line: string) => void } = {},
-): Promise<VariantReport> {
+): Promise<VariantClips> {
   const batch = options.batch ?? 8;
   const base = await loadRecipe(recipe);
-  const items: ScoredItem[] = [];
+  const clips: Frames[] = [];
   const out = await Deno.makeTempDir({ prefix: "odsora_eval_" });
   let seconds = 0;
   try {
@@ -63,35 +87,93 @@ export async function evaluate(
       const t0 = performance.now();
       const result = await generate(await withFallbackBundle(run, () => {}), { registry: builtins });
       seconds += (performance.now() - t0) / 1000;
-      chunk.forEach((p, i) => {
-        const got = analyzeClip(framesFromVideo(result.video, i));
-        items.push(scoreItem(p.prompt, p.heldout, { color: p.color, shape: p.shape, motion: p.motion }, got));
-      });
-      options.log?.(`${variant}: ${items.length}/${prompts.length} clips`);
+      chunk.forEach((_, i) => clips.push(framesFromVideo(result.video, i)));
+      options.log?.(`${variant}: ${clips.length}/${prompts.length} clips`);
     }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+  return { variant, clips, seconds };
+}
+
+const round = (v: number | null, digits = 4) => (v === null ? null : Number(v.toFixed(digits)));
+
+/** Score one variant's clips; `reference` (the default variant's clips) adds fidelity per item. */
+export function scoreVariant(
+  prompts: readonly EvalPrompt[],
+  run: VariantClips,
+  recipe: string,
+  world: World,
+  reference: readonly Frames[] | null,
+): VariantReport {
+  const items = run.clips.map((clip, i) => {
+    const p = prompts[i];
+    const slowest = slowestDisplacement(world, clip.count);
+    const got = analyzeClip(clip, { minDisplacement: slowest / 2 });
+    const expected: Record<string, string> = { color: p.color, shape: p.shape, motion: p.motion };
+    if (p.background) expected.background = p.background;
+    const item = scoreItem(p.prompt, p.heldout, expected, got, slowest);
+    item.fidelity = reference
+      ? { ssim: round(clipSsim(clip, reference[i]))!, psnr: round(clipPsnr(clip, reference[i]), 2)! }
+      : null;
+    return item;
+  });
+  const fid = items.map((i) => i.fidelity).filter((f) => f) as { ssim: number; psnr: number }[];
   return {
     recipe,
-    variant,
+    variant: run.variant,
     n: items.length,
     accuracy: accuracy(items),
     heldout_accuracy: accuracy(items.filter((i) => i.heldout)),
-    seconds_per_clip: seconds / Math.max(items.length, 1),
+    motion_ratio: round(median(items.map((i) => i.motion_ratio))),
+    consistency: {
+      object: round(mean(items.map((i) => i.consistency.object))),
+      background: round(mean(items.map((i) => i.consistency.background))),
+    },
+    fidelity: reference
+      ? { ssim: round(mean(fid.map((f) => f.ssim))), psnr: round(mean(fid.map((f) => f.psnr)), 2) }
+      : null,
+    seconds_per_clip: run.seconds / Math.max(items.length, 1),
     items,
   };
 }
 
-const pct = (v: number | null) => (v === null ? "   -" : `${(100 * v).toFixed(0).padStart(3)}%`);
+/**
+ * Evaluate `variants` on `prompts`: the default variant runs first (it is the fidelity reference of the
+ * others); only the variants asked for are returned, in the order asked.
+ */
+export async function evaluate(
+  prompts: readonly EvalPrompt[],
+  recipe: string,
+  variants: readonly string[],
+  world: World,
+  options: { batch?: number; log?: (line: string) => void } = {},
+): Promise<VariantReport[]> {
+  const reference = await generateClips(prompts, recipe, "default", options);
+  const reports: VariantReport[] = [];
+  for (const v of variants) {
+    const run = v === "default" ? reference : await generateClips(prompts, recipe, v, options);
+    reports.push(scoreVariant(prompts, run, recipe, world, v === "default" ? null : reference.clips));
+  }
+  return reports;
+}
 
-/** One table row: variant, n, accuracy (all and held-out), seconds per clip. */
+const pct = (v: number | null) => (v === null ? "   -" : `${(100 * v).toFixed(0).padStart(3)}%`);
+const num = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? "   -" : v.toFixed(d));
+
+/** One table row: variant, n, accuracy (all, held-out), motion ratio, consistency, fidelity, s/clip. */
 export function formatRow(r: VariantReport): string {
   const a = r.accuracy, h = r.heldout_accuracy;
-  return `${r.variant.padEnd(8)} ${String(r.n).padStart(3)}  ${pct(a.color)} ${pct(a.shape)} ${
-    pct(a.motion)
-  }` +
-    `   ${pct(h.color)} ${pct(h.shape)} ${pct(h.motion)}   ${r.seconds_per_clip.toFixed(2)}`;
+  return [
+    r.variant.padEnd(8),
+    String(r.n).padStart(3),
+    ` ${pct(a.color)} ${pct(a.shape)} ${pct(a.motion)} ${pct(a.background)}`,
+    ` ${pct(h.color)} ${pct(h.shape)} ${pct(h.motion)} ${pct(h.background)}`,
+    ` ${num(r.motion_ratio)}`,
+    ` ${num(r.consistency.object)} ${num(r.consistency.background)}`,
+    ` ${num(r.fidelity?.ssim, 3)} ${num(r.fidelity?.psnr, 1)}`,
+    ` ${r.seconds_per_clip.toFixed(2)}`,
+  ].join(" ");
 }
 
 async function main(args: string[]): Promise<number> {
@@ -103,24 +185,33 @@ async function main(args: string[]): Promise<number> {
       variant: { type: "string", default: "default" },
       out: { type: "string", default: "eval/report.json" },
       batch: { type: "string", default: "8" },
+      world: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const batch = Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) {
-    console.error(`eval: error: Cannot evaluate: --batch '${values.batch}' is not a positive integer`);
-    return 2;
+    throw new EvalError(`Cannot evaluate: --batch '${values.batch}' is not a positive integer`);
   }
   const variants = parseVariants(values.variant!);
   const prompts = await readPrompts(values.prompts!);
-  const reports: VariantReport[] = [];
-  for (const v of variants) {
-    reports.push(await evaluate(prompts, values.recipe!, v, { batch, log: (l) => console.error(l) }));
-  }
-  console.log(`variant    n   color shape motion | held-out: color shape motion | s/clip`);
+  const base = await loadRecipe(values.recipe!);
+  const world = await readWorld(findWorldFile(values.world, values.prompts!, base.bundle));
+  const reports = await evaluate(prompts, values.recipe!, variants, world, {
+    batch,
+    log: (l) => console.error(l),
+  });
+  console.log(
+    "variant    n   color shape motion backgr | held-out: color shape motion backgr | motion ratio | " +
+      "consistency obj bg | fidelity ssim psnr | s/clip",
+  );
   for (const r of reports) console.log(formatRow(r));
-  const summary = reports.map(({ items: _items, ...rest }) => rest);
-  await writeTextAtomic(values.out!, JSON.stringify({ ...reports[0], variants: summary }, null, 2) + "\n");
+  await writeTextAtomic(values.out!, JSON.stringify({ ...reports[0], variants: reports }) + "\n");
   console.log(`wrote ${values.out}`);
   return 0;
 }
@@ -130,6 +221,6 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     console.error(`eval: error: ${(e as Error).message}`);
-    Deno.exit(1);
+    Deno.exit(e instanceof EvalError || e instanceof TypeError ? 2 : 1);
   }
 }

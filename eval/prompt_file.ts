@@ -1,7 +1,8 @@
 /**
  * Read an evaluation prompt file: one JSON object a line,
  * `{"prompt": "a red circle moving left on a black background", "color": "red", "shape": "circle",
- * "motion": "left"}`, optionally `"heldout": true`. Blank lines are skipped.
+ * "motion": "left", "background": "black"}`, optionally `"heldout": true`; `background` is optional (the
+ * attribute is then not scored). Blank lines are skipped.
  *
  * @module
  */
@@ -16,6 +17,7 @@ export interface EvalPrompt {
   color: string;
   shape: string;
   motion: string;
+  background?: string;
   heldout: boolean;
 }
 
@@ -48,11 +50,15 @@ export function parsePrompts(text: string, file: string): EvalPrompt[] {
         throw new EvalError(`${where} has no string '${k}'`);
       }
     }
+    if (v.background !== undefined && (typeof v.background !== "string" || !v.background.trim())) {
+      throw new EvalError(`${where} has a 'background' that is not a non-empty string`);
+    }
     out.push({
       prompt: v.prompt as string,
       color: v.color as string,
       shape: v.shape as string,
       motion: v.motion as string,
+      ...(v.background !== undefined ? { background: v.background as string } : {}),
       heldout: v.heldout === true,
     });
   });

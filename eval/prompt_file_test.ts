@@ -35,14 +35,36 @@ Deno.test("parseVariants() accepts known variants and 'every', rejects others", 
 });
 
 Deno.test("accuracy() counts each attribute separately", () => {
-  const got = (color: string, shape: string, motion: string) =>
-    ({ color, shape, motion, background: "black" }) as unknown as ClipAnalysis;
-  const want = { color: "red", shape: "circle", motion: "up" };
+  const got = (color: string, shape: string, motion: string, background = "black") =>
+    ({
+      color,
+      shape,
+      motion,
+      background,
+      displacement: [0, -20],
+      consistency: { object: 1, background: 1, backgroundChange: 0 },
+    }) as unknown as ClipAnalysis;
+  const want = { color: "red", shape: "circle", motion: "up", background: "black" };
   const items = [
-    scoreItem("a", false, want, got("red", "circle", "up")),
-    scoreItem("b", true, want, got("red", "square", "down")),
+    scoreItem("a", false, want, got("red", "circle", "up"), 20),
+    scoreItem("b", true, want, got("red", "square", "down", "other"), 20),
   ];
-  assert.deepEqual(accuracy(items), { color: 1, shape: 0.5, motion: 0.5 });
-  assert.deepEqual(accuracy(items.filter((i) => i.heldout)), { color: 1, shape: 0, motion: 0 });
-  assert.deepEqual(accuracy([]), { color: null, shape: null, motion: null });
+  assert.deepEqual(accuracy(items), { color: 1, shape: 0.5, motion: 0.5, background: 0.5 });
+  assert.deepEqual(accuracy(items.filter((i) => i.heldout)), {
+    color: 1,
+    shape: 0,
+    motion: 0,
+    background: 0,
+  });
+  assert.deepEqual(accuracy([]), { color: null, shape: null, motion: null, background: null });
+  assert.equal(items[0].motion_ratio, 1);
+  // a prompt file without backgrounds does not score them
+  const noBg = scoreItem(
+    "c",
+    false,
+    { color: "red", shape: "circle", motion: "up" },
+    got("red", "circle", "up"),
+    20,
+  );
+  assert.equal(accuracy([noBg]).background, null);
 });

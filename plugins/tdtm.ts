@@ -1,5 +1,5 @@
 /**
- * TDTM (Temporal Dimension Token Merging, On-device Sora §4.2) as a token op: for the first
+ * TDTM (Temporal Dimension Token Merging, On-device Sora §5) as a token op: for the first
  * `mergeSteps` model calls, every attention of every denoiser block (spatial self-, temporal self- and
  * cross-attention) sees averages of consecutive frame pairs, and its output is repeated back to full T.
  * The block graph does the arithmetic; this plugin only builds the `merge_t` [T', T] and `unmerge_t`

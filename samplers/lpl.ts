@@ -1,5 +1,5 @@
 /**
- * LPL (Linear Proportional Leap, On-device Sora §4.1) with a fixed leap step: Euler for steps
+ * LPL (Linear Proportional Leap, On-device Sora §4) with a fixed leap step: Euler for steps
  * 0..n−1, one more model call at step n, then the leap x ← x + v_n·t_n/1000 straight to t = 0
  * (n + 1 model calls instead of K).
  *

@@ -1,5 +1,5 @@
 /**
- * The `ci-dl` memory scheduler (On-device Sora §4.3, Concurrent Inference with Dynamic Loading): keep the
+ * The `ci-dl` memory scheduler (On-device Sora §6, Concurrent Inference with Dynamic Loading): keep the
  * first k blocks resident across passes and stream the rest with prefetch, choosing k (and, if the budget
  * is tight, less prefetch) so that resident blocks + the running block + the prefetched ones + one block's
  * working memory never exceed the budget. The budget is the recipe's, or the machine's available memory

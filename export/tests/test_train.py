@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from export import train_dit, train_vae
-from export.dit_steps import sample_s
-from export.rf_sample import latent_shape, rflow_timesteps
-from export.train_common import load_checkpoint, step_rng
+from export.train import dit as train_dit
+
+from export.train import vae as train_vae
+from export.train.dit_steps import sample_s
+from export.train.rf_sample import latent_shape, rflow_timesteps
+from export.train.common import load_checkpoint, step_rng
 
 VAE_ARGS = ["--steps", "3", "2", "1", "--batch", "2", "1", "1", "--eval-clips", "1", "--stats-clips", "16",
             "--save-minutes", "100", "--threads", "1"]
@@ -99,13 +101,13 @@ def test_exported_bundle_matches_the_trained_torch_model(trained: dict) -> None:
     import json
     import os
 
-    from export.chain import run_stage
-    from export.default_model import CHUNK_FRAMES, CHUNK_LATENTS
-    from export.dit_steps import embed_text
-    from export.export_default import export_default
-    from export.train_dit import load_vae
-    from export.train_monitor import load_text_to_video
-    from export.vae import pipeline_decode
+    from export.parity.chain import run_stage
+    from export.train.default_model import CHUNK_FRAMES, CHUNK_LATENTS
+    from export.train.dit_steps import embed_text
+    from export.train.export_default import export_default
+    from export.train.dit import load_vae
+    from export.train.monitor import load_text_to_video
+    from export.models.vae import pipeline_decode
 
     root = trained["root"]
     cwd = Path.cwd()
@@ -145,6 +147,6 @@ def test_exported_bundle_matches_the_trained_torch_model(trained: dict) -> None:
 
 
 def _ids(tok) -> np.ndarray:
-    from export.default_model import TEXT_MAX_LENGTH
-    from export.tokenizer_words import encode
+    from export.train.default_model import TEXT_MAX_LENGTH
+    from export.world.tokenizer_words import encode
     return encode(tok, ["a red circle moving left on a black background", "blue square , gray"], TEXT_MAX_LENGTH)[0].numpy()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.tokenizer_words import build_tokenizer, encode
-from export.world import (BACKGROUNDS, COLORS, HELDOUT, MOTIONS, SHAPES, WorldConfig, render, sample_spec)
-from export.world_captions import caption, plain_caption, vocabulary
-from export.world_render import coverage
+from export.world.tokenizer_words import build_tokenizer, encode
+from export.world.clips import (BACKGROUNDS, COLORS, HELDOUT, MOTIONS, SHAPES, WorldConfig, render, sample_spec)
+from export.world.captions import caption, plain_caption, vocabulary
+from export.world.render import coverage
 
 
 def test_sample_spec_is_deterministic_and_seed_dependent() -> None:
