@@ -36,6 +36,7 @@ export interface Registry {
 const HOOKS: Record<PluginKind, string[]> = {
   sampler: ["sample"],
   "token-op": ["operators"],
+  "step-cache": ["decide", "update"],
   scheduler: ["plan"],
   executor: ["start", "load", "run", "unload", "memory", "close"],
 };

@@ -18,6 +18,11 @@ export interface RunSamplerOptions {
   signal?: AbortSignal;
   /** Milliseconds, for the ETA (default `performance.now`). */
   now?: () => number;
+  /**
+   * Whether the call of a step reused a cached residual (a run with a step cache): step events then carry
+   * `reused`, and the sampler can ask (`SampleContext.reused`).
+   */
+  reused?: (step: number) => boolean;
 }
 
 /**
@@ -33,7 +38,13 @@ export interface RunSamplerOptions {
  */
 export function reportingModel(
   model: ModelFn,
-  o: { total: number; emit: Emit; signal?: AbortSignal; now?: () => number },
+  o: {
+    total: number;
+    emit: Emit;
+    signal?: AbortSignal;
+    now?: () => number;
+    reused?: (step: number) => boolean;
+  },
 ): ModelFn & { calls(): number } {
   const now = o.now ?? (() => performance.now());
   const started = now();

@@ -10,7 +10,8 @@ import { eulerDt } from "./euler.ts";
 
 /**
  * Integrate from noise with Euler, asking `leapNow(step, v)` after every model call; on `true`, leap to
- * t = 0 with that velocity and report "leap at step n". Returns the final latent.
+ * t = 0 with that velocity and report "leap at step n". Returns the final latent. A call at a step for
+ * which `leapsAt(step)` is true is asked `exact` (a step cache computes the drift the leap uses).
  *
  * @example
  * ```ts ignore
@@ -22,10 +23,11 @@ export async function sampleWithLeap(
   x: Tensor<"float32">,
   ctx: SampleContext,
   leapNow: (step: number, v: Tensor<"float32">) => boolean,
+  leapsAt?: (step: number) => boolean,
 ): Promise<Tensor<"float32">> {
   const ts = ctx.timesteps;
   for (let i = 0; i < ts.length; i++) {
-    const v = await model(x, ts[i], i);
+    const v = leapsAt?.(i) ? await model(x, ts[i], i, { exact: true }) : await model(x, ts[i], i);
     if (leapNow(i, v)) {
       const data = { leap: true, leapStep: i, t: ts[i], calls: i + 1, skipped: ts.length - 1 - i };
       ctx.onDecision({ step: i, message: `leap at step ${i}`, data });

@@ -42,7 +42,8 @@ export const lpl = definePlugin({
           "sample",
         );
       }
-      return sampleWithLeap(model, x, ctx, (step) => step === leapAt);
+      const leaps = (step: number) => step === leapAt;
+      return sampleWithLeap(model, x, ctx, leaps, leaps);
     },
   }),
 });

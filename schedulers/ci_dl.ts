@@ -19,6 +19,12 @@ import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 export const ciDlOptions = z.object({
   /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
   prefetch: z.number().int().min(0).max(8).default(1),
+  /**
+   * Keep the last block resident as well when the budget allows (it is tried first for each count of
+   * leading resident blocks): a step cache's reused calls run only the first and last blocks, so they
+   * then load nothing.
+   */
+  residentLast: z.boolean().default(false),
 }).strict();
 
 /** The options of {@link ciDl} after validation. */
@@ -38,12 +44,16 @@ export function fitStreamingPlan(
   stage: StageInfo,
   budget: number,
   prefetch: number,
+  residentLastFirst = false,
 ): { plan: StreamingPlan; peakBytes: number } | null {
   for (let depth = prefetch; depth >= 0; depth--) {
     for (let k = stage.blocks.length; k >= 0; k--) {
-      const plan = streamingPlan(stage, { resident: k, prefetch: depth });
-      const peakBytes = planPeakBytes(plan, stage.blocks);
-      if (peakBytes <= budget) return { plan, peakBytes };
+      // keeping the last block too (when it is not among the first k) lets a reused step load nothing
+      for (const residentLast of residentLastFirst && k < stage.blocks.length - 1 ? [true, false] : [false]) {
+        const plan = streamingPlan(stage, { resident: k, prefetch: depth, residentLast });
+        const peakBytes = planPeakBytes(plan, stage.blocks);
+        if (peakBytes <= budget) return { plan, peakBytes };
+      }
     }
   }
   return null;
@@ -64,7 +74,7 @@ export const ciDl = definePlugin({
   name: "ci-dl",
   kind: "scheduler",
   options: ciDlOptions,
-  create: ({ prefetch }) => ({
+  create: ({ prefetch, residentLast }) => ({
     plan(stage, budget) {
       const bytes = budget.bytes ?? budget.availableBytes;
       if (bytes === undefined) {
@@ -75,7 +85,7 @@ export const ciDl = definePlugin({
         );
       }
       checkEachBlock("ci-dl", stage, { bytes });
-      const fit = fitStreamingPlan(stage, bytes, prefetch)!; // sequential streaming fits once each block does
+      const fit = fitStreamingPlan(stage, bytes, prefetch, residentLast)!; // sequential streaming fits once each block does
       return { ...fit.plan, peakBytes: fit.peakBytes, budgetBytes: bytes };
     },
   }),

@@ -15,6 +15,7 @@ import type {
   Plan,
   RunEvent,
   Sampler,
+  StepCache,
   Tensor,
   TokenOp,
 } from "../runtime/types.ts";
@@ -23,6 +24,7 @@ import type {
 export interface DenoiseWithOptions {
   sampler: Sampler;
   tokenOps?: readonly TokenOp[];
+  stepCache?: StepCache | null;
   scheduler: MemoryScheduler;
   budgetBytes?: number | null;
   /** Working memory of one block inference (per block name or one figure), as the planner sees it. */
@@ -40,6 +42,7 @@ export interface DenoiseWithOptions {
   executor?: Executor;
   threads?: number;
   onEvent?: (e: RunEvent) => void;
+  signal?: AbortSignal;
 }
 
 /** The result of {@link denoiseWith}. */
@@ -80,6 +83,7 @@ export async function denoiseWith(
       passes: o.timesteps.length,
       workBytes: o.workBytes,
       emit,
+      signal: o.signal,
     });
     try {
       const { latent, calls } = await denoise({
@@ -87,6 +91,7 @@ export async function denoiseWith(
         runner,
         sampler: o.sampler,
         tokenOps: o.tokenOps ?? [],
+        stepCache: o.stepCache ?? null,
         noise: o.noise,
         y: o.y,
         yMask: o.yMask,
@@ -97,6 +102,7 @@ export async function denoiseWith(
         height: o.height,
         width: o.width,
         emit,
+        signal: o.signal,
       });
       return { latent, calls, plan: runner.plan, events };
     } finally {
