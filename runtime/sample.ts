@@ -49,19 +49,14 @@ export function reportingModel(
   const now = o.now ?? (() => performance.now());
   const started = now();
   let calls = 0;
-  const reporting: ModelFn = async (x, t, step) => {
+  const reporting: ModelFn = async (x, t, step, options) => {
     o.signal?.throwIfAborted();
-    const v = await model(x, t, step);
+    const v = await model(x, t, step, options);
     calls++;
     const perStep = (now() - started) / (step + 1);
-    o.emit({
-      type: "step",
-      step,
-      total: o.total,
-      t,
-      calls,
-      etaMs: Math.max(0, o.total - step - 1) * perStep,
-    });
+    const etaMs = Math.max(0, o.total - step - 1) * perStep;
+    const reused = o.reused ? { reused: o.reused(step) } : {};
+    o.emit({ type: "step", step, total: o.total, t, calls, etaMs, ...reused });
     return v;
   };
   return Object.assign(reporting, { calls: () => calls });
@@ -81,17 +76,14 @@ export async function runSampler(
   x: Tensor<"float32">,
   o: RunSamplerOptions,
 ): Promise<{ latent: Tensor<"float32">; calls: number }> {
-  const reporting = reportingModel(model, {
-    total: o.timesteps.length,
-    emit: o.emit,
-    signal: o.signal,
-    now: o.now,
-  });
+  const { timesteps, emit, signal, now, reused } = o;
+  const reporting = reportingModel(model, { total: timesteps.length, emit, signal, now, reused });
   const latent = await sampler.sample(reporting, x, {
-    timesteps: o.timesteps,
-    signal: o.signal,
+    timesteps,
+    signal,
+    reused,
     onDecision: ({ step, message, data }) =>
-      o.emit({ type: "decision", sampler: sampler.name, step, message, data }),
+      emit({ type: "decision", sampler: sampler.name, step, message, data }),
   });
   return { latent, calls: reporting.calls() };
 }
