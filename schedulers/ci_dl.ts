@@ -10,8 +10,8 @@
 import { z } from "zod";
 import { PluginError } from "../runtime/errors.ts";
 import { definePlugin } from "../runtime/registry.ts";
-import type { StageInfo } from "../runtime/types.ts";
-import { checkEachBlock } from "./_budget.ts";
+import type { Budget, StageInfo } from "../runtime/types.ts";
+import { checkEachBlock, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 
@@ -32,7 +32,8 @@ export type CiDlOptions = z.infer<typeof ciDlOptions>;
 
 /**
  * The plan with the most prefetch (up to `prefetch`) and then the most resident blocks that fits
- * `budget`, or `null` when not even one block at a time fits.
+ * `budget` (the lanes it starts included, see {@link Budget}), or `null` when not even one block at a time
+ * fits. A number is a budget with no lane cost.
  *
  * @example
  * ```ts
@@ -42,17 +43,19 @@ export type CiDlOptions = z.infer<typeof ciDlOptions>;
  */
 export function fitStreamingPlan(
   stage: StageInfo,
-  budget: number,
+  budget: number | Budget,
   prefetch: number,
   residentLastFirst = false,
 ): { plan: StreamingPlan; peakBytes: number } | null {
+  const b: Budget = typeof budget === "number" ? { bytes: budget } : budget;
+  const limit = b.bytes ?? Infinity;
   for (let depth = prefetch; depth >= 0; depth--) {
     for (let k = stage.blocks.length; k >= 0; k--) {
       // keeping the last block too (when it is not among the first k) lets a reused step load nothing
       for (const residentLast of residentLastFirst && k < stage.blocks.length - 1 ? [true, false] : [false]) {
         const plan = streamingPlan(stage, { resident: k, prefetch: depth, residentLast });
-        const peakBytes = planPeakBytes(plan, stage.blocks);
-        if (peakBytes <= budget) return { plan, peakBytes };
+        const peakBytes = planPeakBytes(plan, stage.blocks) + laneCost(b, plan.lanes);
+        if (peakBytes <= limit) return { plan, peakBytes };
       }
     }
   }
@@ -84,8 +87,8 @@ export const ciDl = definePlugin({
           "plan",
         );
       }
-      checkEachBlock("ci-dl", stage, { bytes });
-      const fit = fitStreamingPlan(stage, bytes, prefetch, residentLast)!; // sequential streaming fits once each block does
+      checkEachBlock("ci-dl", stage, { ...budget, bytes });
+      const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch, residentLast)!; // sequential streaming fits once each block does
       return { ...fit.plan, peakBytes: fit.peakBytes, budgetBytes: bytes };
     },
   }),

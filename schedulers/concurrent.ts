@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { definePlugin } from "../runtime/registry.ts";
-import { checkBudget } from "./_budget.ts";
+import { checkBudget, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { streamingPlan } from "./_streaming_plan.ts";
 
@@ -38,7 +38,7 @@ export const concurrent = definePlugin({
   create: ({ prefetch }) => ({
     plan(stage, budget) {
       const sections = streamingPlan(stage, { resident: 0, prefetch });
-      const peakBytes = planPeakBytes(sections, stage.blocks);
+      const peakBytes = planPeakBytes(sections, stage.blocks) + laneCost(budget, sections.lanes);
       checkBudget("concurrent", stage, peakBytes, budget, `streaming with '${prefetch}' block(s) prefetched`);
       return { ...sections, peakBytes };
     },

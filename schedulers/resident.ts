@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { definePlugin } from "../runtime/registry.ts";
 import type { Budget, PlanShape, StageInfo } from "../runtime/types.ts";
-import { checkBudget, checkEachBlock, laneWorkBytes } from "./_budget.ts";
+import { checkBudget, checkEachBlock, laneCost, laneWorkBytes } from "./_budget.ts";
 
 /**
  * Plan: setup loads all blocks on lane 0, each pass runs them in order, teardown unloads them.
@@ -23,7 +23,7 @@ export function planResident(stage: StageInfo, budget: Budget): PlanShape {
   checkEachBlock("resident", stage, budget);
   const weights = stage.blocks.reduce((s, b) => s + b.bytes, 0);
   const work = laneWorkBytes(stage);
-  const peakBytes = weights + work;
+  const peakBytes = weights + work + laneCost(budget, 1);
   checkBudget("resident", stage, peakBytes, budget, `keeping all ${stage.blocks.length} blocks loaded`);
   const names = stage.blocks.map((b) => b.name);
   return {

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { definePlugin } from "../runtime/registry.ts";
 import type { Budget, PlanOp, PlanShape, StageInfo } from "../runtime/types.ts";
-import { blockNeed, checkEachBlock } from "./_budget.ts";
+import { blockNeed, checkEachBlock, laneCost } from "./_budget.ts";
 
 /**
  * Plan: no setup; each pass is load → run → unload per block on lane 0; no teardown.
@@ -32,7 +32,7 @@ export function planSequential(stage: StageInfo, budget: Budget): PlanShape {
     setup: [],
     pass,
     teardown: [],
-    peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))),
+    peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))) + laneCost(budget, 1),
   };
 }
 
