@@ -14,13 +14,13 @@ async function py(...args: string[]): Promise<void> {
 }
 
 /**
- * Every clip size the default model trains on, as the exporter describes it (export/world_json.py: the
+ * Every clip size the default model trains on, as the exporter describes it (export/world/world_json.py: the
  * buckets when there are, the one training size otherwise), plus a T = 1 image at each frame size.
  */
 async function trainedSizes(): Promise<Size[]> {
   const dir = await Deno.makeTempDir({ prefix: "odsora_world_" });
   try {
-    await py("-m", "export.world_json", "--out", join(dir, "world.json"));
+    await py("-m", "export.world.world_json", "--out", join(dir, "world.json"));
     const world = await readWorld(join(dir, "world.json"));
     const sizes = new Map<string, Size>();
     for (const c of world.clips) {
@@ -43,7 +43,7 @@ async function writeGroundTruth(
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "odsora_gt_" });
   await py(
-    ...["-m", "export.world_gt", "--out", dir, "--n", String(n), "--seed", String(seed)],
+    ...["-m", "export.world.gt", "--out", dir, "--n", String(n), "--seed", String(seed)],
     ...["--frames", String(size.frames), "--height", String(size.height), "--width", String(size.width)],
   );
   return dir;

@@ -1,5 +1,5 @@
 /**
- * The named colours, backgrounds, shapes and motions of the synthetic world (export/world.py). The
+ * The named colours, backgrounds, shapes and motions of the synthetic world (export/world/clips.py). The
  * analyzer maps measured pixels to these names; analyze_test.ts checks this table against the world.json
  * the Python world writes, so the two sides cannot drift apart.
  *

@@ -2,7 +2,7 @@
  * Score analyzed clips against their labels: per-attribute accuracy overall and on held-out combinations,
  * each clip's motion ratio (its displacement along the asked direction over the world's slowest) and its
  * temporal consistency. Also reads a folder of labelled raw clips with its world.json (what
- * export/world_gt.py and export/train_monitor.py write) and, run as a script, prints its scores as JSON:
+ * export/world/gt.py and export/train/monitor.py write) and, run as a script, prints its scores as JSON:
  *
  *   deno run -A eval/score.ts DIR
  *

@@ -1,5 +1,5 @@
 /**
- * The world description the evaluation reads (schema odsora.world/1, written by export/world_json.py beside
+ * The world description the evaluation reads (schema odsora.world/1, written by export/world/world_json.py beside
  * the bundle and beside ground-truth clips): which clip sizes the world draws and how far an object travels
  * over each. The analyzer's motion rule comes from here, not from a constant in TypeScript.
  *
@@ -95,6 +95,6 @@ export function findWorldFile(explicit: string | undefined, promptFile: string, 
   }
   throw new EvalError(
     `Cannot find the world file: neither beside '${promptFile}' nor in bundle '${bundle}' ` +
-      `(write it with: scripts/py -m export.world_json --out ${join(bundle, "world.json")})`,
+      `(write it with: scripts/py -m export.world.world_json --out ${join(bundle, "world.json")})`,
   );
 }

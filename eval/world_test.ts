@@ -48,7 +48,7 @@ Deno.test("findWorldFile() prefers the prompt file's folder, then the bundle, an
     findWorldFile(undefined, "eval/prompts.jsonl", join(ROOT, "models", "default")),
     join(ROOT, "models", "default", "world.json"),
   );
-  assert.throws(() => findWorldFile(undefined, "/nowhere/p.jsonl", "/nowhere/b"), /export.world_json/);
+  assert.throws(() => findWorldFile(undefined, "/nowhere/p.jsonl", "/nowhere/b"), /export.world.world_json/);
 });
 
 Deno.test("clipSsim() and clipPsnr() are 1 / the cap for a clip with itself and fall when it changes", () => {

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from export.bundle import BundleError, write_bundle
-from export.bundle_builders import describe, opensora_builder, random_builder
-from export.fixture_bundle import FixtureError, fixture_builder
-from export.stdit3_config import PRESETS, ConfigError
-from export.t5_tokenizer import TokenizerError
-from export.weights import WeightError
+from export.onnx.bundle import BundleError, write_bundle
+from export.onnx.builders import describe, opensora_builder, random_builder
+from export.onnx.fixture import FixtureError, fixture_builder
+from export.models.stdit3_config import PRESETS, ConfigError
+from export.models.t5_tokenizer import TokenizerError
+from export.models.weights import WeightError
 
 EXPECTED_ERRORS = (WeightError, BundleError, FixtureError, ConfigError, TokenizerError, ValueError)
 

@@ -1,4 +1,4 @@
-"""Core ML twins of the team's block wrappers (export/denoiser_blocks.py, export/vae_export.py), for
+"""Core ML twins of the team's block wrappers (export/onnx/denoiser_blocks.py, export/onnx/vae.py), for
 conversion only.
 
 Core ML tensors have rank ≤ 5. The team's block and final-layer forwards keep the residual stream as
@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from export.denoiser_blocks import DenoiserBlock, FinalBlock
-from export.vae_export import TemporalDecodeBlock
-from export.stdit3_layers import MASK_BIAS, layer_norm, modulate, positions
+from export.onnx.denoiser_blocks import DenoiserBlock, FinalBlock
+from export.onnx.vae import TemporalDecodeBlock
+from export.models.stdit3_layers import MASK_BIAS, layer_norm, modulate, positions
 
 
 def _time_op(x: torch.Tensor, op: torch.Tensor, channels: int) -> torch.Tensor:
@@ -89,7 +89,7 @@ class CoreMLFinalBlock(nn.Module):
 
 
 def _depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """export.vae_temporal.depth_to_time at rank 5: [B, C·f, T, H, W] → [B, C, T·f, H, W] via [B, C, f, T, H·W]."""
+    """export.models.vae_temporal.depth_to_time at rank 5: [B, C·f, T, H, W] → [B, C, T·f, H, W] via [B, C, f, T, H·W]."""
     if factor == 1:
         return x
     b, cf, t, h, w = x.shape

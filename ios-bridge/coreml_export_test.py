@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock, CoreMLTemporalDecode  # noqa: E402
-from export.bundle_builders import random_configs  # noqa: E402
-from export.denoiser_blocks import DenoiserBlock, FinalBlock, example_inputs  # noqa: E402
-from export.stdit3_config import STDiT3Config, preset  # noqa: E402
-from export.stdit3_layers import RotaryEmbedding  # noqa: E402
-from export.vae_export import TemporalDecodeBlock, load_vae, random_vae_source  # noqa: E402
+from export.onnx.builders import random_configs  # noqa: E402
+from export.onnx.denoiser_blocks import DenoiserBlock, FinalBlock, example_inputs  # noqa: E402
+from export.models.stdit3_config import STDiT3Config, preset  # noqa: E402
+from export.models.stdit3_layers import RotaryEmbedding  # noqa: E402
+from export.onnx.vae import TemporalDecodeBlock, load_vae, random_vae_source  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -14,15 +14,15 @@ from typing import Callable, Mapping
 import torch
 
 from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock, CoreMLTemporalDecode
-from export import t5
-from export.bundle_builders import random_configs, text_config_for
-from export.denoiser_blocks import DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
-from export.denoiser_export import random_denoiser_source, rope_freqs
-from export.stdit3_config import STDiT3Config
-from export.text_export import random_text_source
-from export.vae_export import SCALING_FACTOR, SpatialDecodeBlock, TemporalDecodeBlock, load_vae, random_vae_source
-from export.vae_export import vae_config
-from export.weights import WeightSource
+from export.models import t5
+from export.onnx.builders import random_configs, text_config_for
+from export.onnx.denoiser_blocks import DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
+from export.onnx.denoiser import random_denoiser_source, rope_freqs
+from export.models.stdit3_config import STDiT3Config
+from export.onnx.text import random_text_source
+from export.onnx.vae import SCALING_FACTOR, SpatialDecodeBlock, TemporalDecodeBlock, load_vae, random_vae_source
+from export.onnx.vae import vae_config
+from export.models.weights import WeightSource
 
 STAGES = ("text", "denoiser", "vae")
 

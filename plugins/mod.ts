@@ -6,8 +6,10 @@
  */
 import type { PluginDefinition } from "../runtime/types.ts";
 import { tdtm } from "./tdtm.ts";
+import { stepCaches } from "./step_cache/mod.ts";
 
 export { tdtm, tdtmOperators } from "./tdtm.ts";
+export { easycache, fixedCache, stepCaches, teacache } from "./step_cache/mod.ts";
 
-/** Built-in plugins of any kind other than samplers and schedulers (e.g. token ops), by name. */
-export const plugins: PluginDefinition[] = [tdtm];
+/** Built-in plugins of any kind other than samplers and schedulers (token ops, step caches), by name. */
+export const plugins: PluginDefinition[] = [tdtm, ...stepCaches];

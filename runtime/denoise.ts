@@ -1,6 +1,9 @@
 /**
  * The denoise loop: builds the guided model function (patch-grid padding, classifier-free guidance over a
  * doubled batch, the token ops' time operators, one denoiser pass per call) and hands it to the sampler.
+ * With a step cache, a call runs the stage's first block, asks the cache, and then either runs the rest
+ * (handing the cache the residual of the middle blocks) or adds the cached residual and runs the last
+ * block only: the middle blocks are then neither loaded nor run.
  *
  * @module
  */
@@ -21,7 +24,18 @@ import {
   sub,
   toFloat32,
 } from "./tensor.ts";
-import type { Emit, ModelFn, Sampler, Tensor, TensorMap, TimeOperators, TokenOp } from "./types.ts";
+import type {
+  Emit,
+  ModelFn,
+  Sampler,
+  StepCache,
+  StepCacheDecision,
+  StepCacheQuery,
+  Tensor,
+  TensorMap,
+  TimeOperators,
+  TokenOp,
+} from "./types.ts";
 
 /** Options of {@link denoise}. */
 export interface DenoiseOptions {
@@ -29,6 +43,8 @@ export interface DenoiseOptions {
   runner: StageRunner;
   sampler: Sampler;
   tokenOps: readonly TokenOp[];
+  /** Skips model calls' middle blocks when it says so; absent or null = every call computed. */
+  stepCache?: StepCache | null;
   /** Initial noise [n, C, T, H, W] (latent cells, unpadded). */
   noise: Tensor<"float32">;
   /** Text embeddings [n, L, Cc]. */
@@ -108,6 +124,65 @@ function checkInputs(o: DenoiseOptions, inChannels: number): void {
   }
 }
 
+/** The stage's block split for a step cache: first block, middle blocks, last block, and the carried tensor. */
+interface CacheSplit {
+  head: Set<string>;
+  rest: Set<string>;
+  tail: Set<string>;
+  /** The first block's outputs (the signals a cache sees). */
+  signals: string[];
+  /** The one tensor the middle blocks read from the first block and rewrite (`h`). */
+  carried: string;
+}
+
+function cacheSplit(bundle: Bundle): CacheSplit {
+  const blocks = stageOf(bundle, "denoiser").blocks;
+  const bad = (why: string): never => {
+    throw new StageError(`Cannot cache steps on bundle '${bundle.name}': ${why}`, "denoiser");
+  };
+  if (blocks.length < 3) bad(`its denoiser has '${blocks.length}' blocks, not a first, middle and last`);
+  const signals = blocks[0].outputs.map((o) => o.name);
+  const written = new Set(blocks.slice(1, -1).flatMap((b) => b.outputs.map((o) => o.name)));
+  if (written.size !== 1 || !signals.includes([...written][0])) {
+    bad(`its middle blocks write '${[...written].join("', '")}', not one tensor of the first block`);
+  }
+  const names = blocks.map((b) => b.name);
+  return {
+    head: new Set(names.slice(0, 1)),
+    rest: new Set(names.slice(1)),
+    tail: new Set(names.slice(-1)),
+    signals,
+    carried: [...written][0],
+  };
+}
+
+/** A key of a step's token layout: equal keys = the same merge of frames (a residual may carry over). */
+function layoutKey(ops: TimeOperators): string {
+  return `${ops.merge.dims.join("x")}:${Array.from(ops.merge.data).join(",")}`;
+}
+
+function askCache(cache: StepCache, query: StepCacheQuery): StepCacheDecision {
+  let d: StepCacheDecision;
+  try {
+    d = cache.decide(query);
+  } catch (e) {
+    throw new PluginError(
+      `Cannot ask step cache '${cache.name}' at step '${query.step}': ${(e as Error).message}`,
+      cache.name,
+      "decide",
+      { cause: e },
+    );
+  }
+  if (typeof d?.reuse !== "boolean" || typeof d.reason !== "string" || d.reason.length === 0) {
+    throw new PluginError(
+      `Cannot use the decision of step cache '${cache.name}' at step '${query.step}': it is not { reuse, reason }`,
+      cache.name,
+      "decide",
+    );
+  }
+  return d;
+}
+
 /**
  * Run the sampler over the denoiser with CFG; returns the final latent [n, C, T, H, W] and the number of
  * model calls.
@@ -137,8 +212,65 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     width: full([1], o.width),
   };
   const total = o.timesteps.length;
+  const cache = o.stepCache ?? null;
+  const split = cache ? cacheSplit(o.bundle) : null;
+  let cached: { residual: Tensor<"float32">; layout: string } | null = null;
+  const reusedSteps = new Set<number>();
+
+  /** One call through the cache: first block, decision, then the rest or the last block only. */
+  const cachedPass = async (
+    input: TensorMap,
+    info: { step: number; t: number; layout: string; exact: boolean },
+  ): Promise<TensorMap> => {
+    const { head, rest, tail, signals, carried } = split!;
+    const first = await o.runner.runPart(input, calls, head);
+    const query: StepCacheQuery = {
+      step: info.step,
+      total,
+      t: info.t,
+      call: calls,
+      signals: Object.fromEntries(signals.map((name) => [name, first[name]])),
+      reusable: cached !== null && cached.layout === info.layout,
+    };
+    const asked = info.exact
+      ? { reuse: false, reason: "the sampler needs this call computed" }
+      : askCache(cache!, query);
+    const reuse = asked.reuse && query.reusable;
+    const reason = asked.reuse && !reuse
+      ? `computed: no cached residual of this step's token layout (${asked.reason})`
+      : asked.reason;
+    o.emit({
+      type: "cache",
+      cache: cache!.name,
+      step: info.step,
+      call: calls,
+      reused: reuse,
+      reason,
+      data: asked.data,
+    });
+    if (reuse) {
+      reusedSteps.add(info.step);
+      first[carried] = addScaled(first[carried] as Tensor<"float32">, cached!.residual, 1);
+      return await o.runner.runPart(first, calls, tail);
+    }
+    const env = await o.runner.runPart(first, calls, rest);
+    const residual = sub(env[carried] as Tensor<"float32">, first[carried] as Tensor<"float32">);
+    try {
+      cache!.update(query, residual);
+    } catch (e) {
+      throw new PluginError(
+        `Cannot update step cache '${cache!.name}' at step '${info.step}': ${(e as Error).message}`,
+        cache!.name,
+        "update",
+        { cause: e },
+      );
+    }
+    cached = { residual, layout: info.layout };
+    return env;
+  };
+
   let calls = 0;
-  const model: ModelFn = async (x, t, step) => {
+  const model: ModelFn = async (x, t, step, options) => {
     o.signal?.throwIfAborted();
     const xp = padTo(x, padded);
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
@@ -149,7 +281,9 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
       merge_t: ops.merge,
       unmerge_t: ops.unmerge,
     };
-    const env = await o.runner.run(input, calls);
+    const env = cache
+      ? await cachedPass(input, { step, t, layout: layoutKey(ops), exact: options?.exact === true })
+      : await o.runner.run(input, calls);
     calls++;
     const out = env[spec.output] as Tensor<"float32"> | undefined;
     if (!out || out.dims.length !== 5 || out.dims[0] !== 2 * n || out.dims[1] < c) {
@@ -174,8 +308,18 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
       signal: o.signal,
       onStep: ({ step, t }) => {
         const perStep = (performance.now() - started) / (step + 1);
-        o.emit({ type: "step", step, total, t, calls, etaMs: Math.max(0, total - step - 1) * perStep });
+        const etaMs = Math.max(0, total - step - 1) * perStep;
+        o.emit({
+          type: "step",
+          step,
+          total,
+          t,
+          calls,
+          etaMs,
+          ...(cache ? { reused: reusedSteps.has(step) } : {}),
+        });
       },
+      reused: (step) => reusedSteps.has(step),
       onDecision: ({ step, message, data }) =>
         o.emit({ type: "decision", sampler: o.sampler.name, step, message, data }),
     });

@@ -104,6 +104,7 @@ Deno.test("denoise() refuses inputs of the wrong shape before any model call", a
     runner: {
       plan: null as never,
       run: () => Promise.reject(new Error("must not run")),
+      runPart: () => Promise.reject(new Error("must not run")),
       close: () => Promise.resolve(),
     },
     sampler: euler.create({}),

@@ -39,7 +39,7 @@ function readableSchema(path: string): boolean {
 }
 
 const WORD_TOKENIZER = "import sys; from pathlib import Path; " +
-  "from export.tokenizer_words import build_tokenizer, save_tokenizer; " +
+  "from export.world.tokenizer_words import build_tokenizer, save_tokenizer; " +
   "save_tokenizer(build_tokenizer(), Path(sys.argv[1]))";
 
 /**

@@ -73,13 +73,22 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
   const bundle = await loadBundle(await resolveBundleDir(recipe, warn));
   for (const s of ["text", "denoiser", "vae"] as const) stageOf(bundle, s);
   const size = planVideo(recipe, bundle, warn);
-  const { sampler, tokenOps, scheduler } = await resolveRecipePlugins(recipe);
-  const budget = (stage: StageName) =>
-    stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
+  const { sampler, tokenOps, stepCache, scheduler } = await resolveRecipePlugins(recipe);
   const staging = await openStaging(recipe.output.dir);
   let executor: PluginKinds["executor"] | null = null;
   try {
     executor = await resolveRecipePlugin(recipe, "executor", recipe.executor, ["executor"]);
+    // no budget in the recipe: plan against the memory the executor's device offers, if it says
+    const offered = recipe.budget === null && executor.defaultBudget ? await executor.defaultBudget() : null;
+    report.setBudgetSource(
+      offered
+        ? { from: "executor", ...offered.source }
+        : { from: recipe.budget === null ? "none" : "recipe" },
+    );
+    const budget = (stage: StageName) =>
+      offered
+        ? { bytes: offered.bytes }
+        : stageBudget(recipe, stageOf(bundle, stage).blocks.reduce((a, b) => a + b.bytes, 0));
     const common = { executor, scheduler, emit, signal, origin };
     emit({
       type: "run",
@@ -129,6 +138,7 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
           ? withPreview(sampler, bundle.preview, emit, { scale: stageOf(bundle, "vae").spatial_factor })
           : sampler,
         tokenOps,
+        stepCache,
         noise: gaussianNoise(size.latentDims, recipe.seed),
         y: text.y,
         yMask: text.mask,

@@ -146,8 +146,8 @@ export function withPreview(
     name: sampler.name,
     kind: "sampler",
     sample(model, x, ctx) {
-      const observed: ModelFn = async (xt, t, step) => {
-        const v = await model(xt, t, step);
+      const observed: ModelFn = async (xt, t, step, callOptions) => {
+        const v = await model(xt, t, step, callOptions);
         if (step % every === 0) {
           const frame = options.frame ?? (xt.dims.length === 5 ? Math.floor(xt.dims[2] / 2) : 0);
           const side = Math.max(xt.dims[xt.dims.length - 2], xt.dims[xt.dims.length - 1]);

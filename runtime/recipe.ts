@@ -43,6 +43,8 @@ export interface Recipe {
   schedule: { discrete: boolean; shift: boolean };
   sampler: PluginSpec;
   tokenOps: PluginSpec[];
+  /** The step-cache plugin spec, or null (every model call computed). */
+  stepCache: PluginSpec | null;
   /** The scheduler plugin spec (without `budget`). */
   scheduler: PluginSpec;
   budget: BudgetSpec;
@@ -182,6 +184,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     schedule: r.schedule,
     sampler: r.sampler,
     tokenOps: r.token_ops,
+    stepCache: r.step_cache ?? null,
     scheduler,
     budget: budget === undefined ? null : parseBudget(budget) as BudgetSpec,
     executor: r.executor,

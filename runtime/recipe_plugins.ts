@@ -33,15 +33,21 @@ export async function resolveRecipePlugin<K extends PluginKind>(
   }
 }
 
-/** The sampler, token ops and memory scheduler a recipe names (the executor is resolved by the run). */
+/**
+ * The sampler, token ops, step cache (or null) and memory scheduler a recipe names (the executor is
+ * resolved by the run).
+ */
 export async function resolveRecipePlugins(recipe: Recipe) {
   const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
   const tokenOps: PluginKinds["token-op"][] = [];
   for (const [i, spec] of recipe.tokenOps.entries()) {
     tokenOps.push(await resolveRecipePlugin(recipe, "token-op", spec, ["token_ops", i]));
   }
+  const stepCache = recipe.stepCache
+    ? await resolveRecipePlugin(recipe, "step-cache", recipe.stepCache, ["step_cache"])
+    : null;
   const scheduler = await resolveRecipePlugin(recipe, "scheduler", recipe.scheduler, ["scheduler"]);
-  return { sampler, tokenOps, scheduler };
+  return { sampler, tokenOps, stepCache, scheduler };
 }
 
 /**

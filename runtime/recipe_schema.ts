@@ -101,6 +101,8 @@ export const RecipeSchema = z.strictObject({
     .default({ discrete: false, shift: true }),
   sampler: PluginSpecSchema.default({ name: "euler" }),
   token_ops: z.array(PluginSpecSchema).default([]),
+  /** At most one step cache (skips model calls' middle blocks); absent = every call computed. */
+  step_cache: PluginSpecSchema.optional(),
   scheduler: SchedulerSpecSchema.default({ name: "resident" }),
   executor: PluginSpecSchema.default({ name: "local" }),
   output: z.strictObject({

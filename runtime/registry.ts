@@ -25,6 +25,7 @@ export interface PluginSpec {
 const HOOKS: Record<PluginKind, string[]> = {
   sampler: ["sample"],
   "token-op": ["operators"],
+  "step-cache": ["decide", "update"],
   scheduler: ["plan"],
   executor: ["start", "load", "run", "unload", "memory", "close"],
 };

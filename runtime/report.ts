@@ -36,7 +36,26 @@ export interface RunReport {
     start: number;
     end: number;
   }[];
-  steps: { step: number; total: number; t: number; calls: number; atMs: number }[];
+  /**
+   * One entry per step event; with a step cache, `reused` (the call skipped its middle blocks) and, always,
+   * `loads`: block loads of the denoiser during the step's model calls.
+   */
+  steps: {
+    step: number;
+    total: number;
+    t: number;
+    calls: number;
+    atMs: number;
+    loads: number;
+    reused?: boolean;
+  }[];
+  /** The step cache's decisions (absent without one): every call, reused or computed, with its reason. */
+  cache?: {
+    name: string;
+    computed: number;
+    reused: number;
+    decisions: { step: number; call: number; reused: boolean; reason: string }[];
+  };
   decisions: {
     sampler: string;
     step: number;
@@ -47,6 +66,11 @@ export interface RunReport {
     peakRssBytes: number;
     maxResidentBytes: number;
     budgets: Partial<Record<StageName, number | null>>;
+    /**
+     * Where the budgets came from: `recipe`, `none` (unlimited), or `executor` (the recipe gave none and
+     * the executor's device offered its memory; its fields say which device, its figure and the margin).
+     */
+    budgetSource: { from: "recipe" | "none" | "executor"; [detail: string]: string | number };
   };
   plans: { stage: StageName; plan: Plan }[];
   warnings: string[];
@@ -83,8 +107,12 @@ export function createReport(origin: number) {
   const decisions: RunReport["decisions"] = [];
   const plans: RunReport["plans"] = [];
   const warnings: string[] = [];
+  /** Denoiser block loads per pass (model call). */
+  const loadsByPass = new Map<number, number>();
+  let cache: RunReport["cache"];
   let maxResident = 0;
   let peakRss = 0;
+  let budgetSource: RunReport["memory"]["budgetSource"] = { from: "none" };
   return {
     emit(e: RunEvent): void {
       const now = performance.now() - origin;
@@ -100,14 +128,26 @@ export function createReport(origin: number) {
         totals[e.op].ms += e.end - e.start;
         const { stage, block, op, lane, pass, start, end } = e;
         timeline.push({ stage, block, op, lane, pass, start, end });
+        if (stage === "denoiser" && op === "load") loadsByPass.set(pass, (loadsByPass.get(pass) ?? 0) + 1);
       } else if (e.type === "step") {
-        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now });
+        const from = steps.at(-1)?.calls ?? 0;
+        let loads = 0;
+        for (let pass = from; pass < e.calls; pass++) loads += loadsByPass.get(pass) ?? 0;
+        const reused = e.reused === undefined ? {} : { reused: e.reused };
+        steps.push({ step: e.step, total: e.total, t: e.t, calls: e.calls, atMs: now, loads, ...reused });
+      } else if (e.type === "cache") {
+        cache ??= { name: e.cache, computed: 0, reused: 0, decisions: [] };
+        cache[e.reused ? "reused" : "computed"]++;
+        cache.decisions.push({ step: e.step, call: e.call, reused: e.reused, reason: e.reason });
       } else if (e.type === "decision") {
         decisions.push({ sampler: e.sampler, step: e.step, message: e.message, data: e.data });
       } else if (e.type === "memory") {
         maxResident = Math.max(maxResident, e.residentBytes);
         peakRss = Math.max(peakRss, e.rssBytes);
       }
+    },
+    setBudgetSource(source: RunReport["memory"]["budgetSource"]): void {
+      budgetSource = source;
     },
     addPlan(stage: StageName, plan: Plan): void {
       plans.push({ stage, plan });
@@ -131,8 +171,14 @@ export function createReport(origin: number) {
         blocks,
         timeline,
         steps,
+        ...(cache ? { cache } : {}),
         decisions,
-        memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
+        memory: {
+          peakRssBytes: Math.max(peakRss, peakRssBytes),
+          maxResidentBytes: maxResident,
+          budgets,
+          budgetSource,
+        },
         plans,
         warnings: [...warnings],
       };

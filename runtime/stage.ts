@@ -17,6 +17,7 @@ import type {
   LoadedBlock,
   MemoryScheduler,
   Plan,
+  PlanOp,
   StageName,
   TensorMap,
 } from "./types.ts";
@@ -43,6 +44,11 @@ export interface StageRunner {
   readonly plan: Plan;
   /** Run one pass over the blocks on a copy of `env`; returns the environment after the last block. */
   run(env: TensorMap, pass: number): Promise<TensorMap>;
+  /**
+   * Run part of pass `pass` on a copy of `env`: only the plan's pass ops on `blocks` (their loads, runs and
+   * unloads; a block outside it is neither loaded nor run). Parts of one pass run in stage order.
+   */
+  runPart(env: TensorMap, pass: number, blocks: ReadonlySet<string>): Promise<TensorMap>;
   /** Run the plan's teardown and unload whatever is still loaded. The executor stays open. */
   close(): Promise<void>;
 }
@@ -159,29 +165,38 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   let closed = false;
   let lastPass = 0;
 
+  const runPassOps = async (input: TensorMap, pass: number, ops: readonly PlanOp[]): Promise<TensorMap> => {
+    if (closed) throw new StageError(`Cannot run stage '${stage}': its runner is closed`, stage);
+    if (broken) {
+      throw new StageError(`Cannot run stage '${stage}': an earlier pass failed`, stage, { cause: broken });
+    }
+    env = { ...input };
+    produced.clear();
+    lastPass = pass;
+    try {
+      if (!setupDone) {
+        setupDone = true;
+        await runOps(plan.setup, ctx, pass);
+      }
+      await runOps(ops, ctx, pass);
+    } catch (e) {
+      broken = e;
+      throw e;
+    }
+    const result = env;
+    env = {};
+    return result;
+  };
+
   return {
     plan,
-    async run(input: TensorMap, pass: number): Promise<TensorMap> {
-      if (closed) throw new StageError(`Cannot run stage '${stage}': its runner is closed`, stage);
-      if (broken) {
-        throw new StageError(`Cannot run stage '${stage}': an earlier pass failed`, stage, { cause: broken });
+    run: (input, pass) => runPassOps(input, pass, plan.pass),
+    runPart: async (input, pass, blocks) => {
+      const unknown = [...blocks].filter((b) => !byName.has(b));
+      if (unknown.length > 0) {
+        throw new StageError(`Cannot run blocks '${unknown.join("', '")}': stage '${stage}' has none`, stage);
       }
-      env = { ...input };
-      produced.clear();
-      lastPass = pass;
-      try {
-        if (!setupDone) {
-          setupDone = true;
-          await runOps(plan.setup, ctx, pass);
-        }
-        await runOps(plan.pass, ctx, pass);
-      } catch (e) {
-        broken = e;
-        throw e;
-      }
-      const result = env;
-      env = {};
-      return result;
+      return await runPassOps(input, pass, plan.pass.filter((op) => blocks.has(op.block)));
     },
     async close(): Promise<void> {
       if (closed) return;

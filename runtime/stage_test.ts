@@ -167,3 +167,33 @@ Deno.test("StageRunner.run() frees the intermediates a later block replaces, nev
     await exec.close();
   }
 });
+
+Deno.test("StageRunner.runPart() runs only the named blocks: first block then the rest equals a full pass", async () => {
+  const { bundle, call0 } = await loadToy();
+  const exec = newExecutor();
+  try {
+    const events: RunEvent[] = [];
+    const runner = await openStage({
+      bundle,
+      stage: "denoiser",
+      executor: exec,
+      scheduler: sequential.create({}),
+      budget: { bytes: null },
+      passes: 2,
+      emit: (e) => events.push(e),
+    });
+    const names = bundle.denoiser!.blocks.map((b) => b.name);
+    const full = await runner.run(call0, 0);
+    const head = await runner.runPart(call0, 1, new Set(names.slice(0, 1)));
+    const rest = await runner.runPart(head, 1, new Set(names.slice(1)));
+    assert.deepEqual(rest.out.data, full.out.data);
+    const partial = await runner.runPart(head, 2, new Set([names.at(-1)!]));
+    assert.ok(partial.out.data.length > 0);
+    const touched = events.flatMap((e) => (e.type === "block" && e.pass === 2 ? [e.block] : []));
+    assert.deepEqual([...new Set(touched)], [names.at(-1)]);
+    await assert.rejects(runner.runPart(call0, 3, new Set(["nope"])), StageError);
+    await runner.close();
+  } finally {
+    await exec.close();
+  }
+});

@@ -1,6 +1,6 @@
 /**
- * The core contracts of odsora: tensors, the four plugin kinds (sampler, token op, memory scheduler,
- * executor), plans, and the run-event union shared by the terminal progress bar, the report and the UI.
+ * The core contracts of odsora: tensors, the five plugin kinds (sampler, token op, step cache, memory
+ * scheduler, executor), plans, and the run-event union shared by the terminal progress bar, the report and the UI.
  *
  * The runtime knows these interfaces and nothing about any specific technique. Adding a sampler,
  * token op or scheduler means writing a plugin against this file, never editing `runtime/`.
@@ -51,6 +51,17 @@ export type RunEvent =
     t: number; // timestep of this call, in [0, 1000]
     calls: number; // model calls so far
     etaMs: number | null;
+    /** The step's model call reused a cached residual (its middle blocks were neither loaded nor run). */
+    reused?: boolean;
+  }
+  | {
+    type: "cache";
+    cache: string; // the step cache's name
+    step: number;
+    call: number; // 0-based model-call index (the stage pass)
+    reused: boolean;
+    reason: string;
+    data?: Record<string, number | boolean | null>;
   }
   | {
     type: "decision";
@@ -83,11 +94,25 @@ export type Emit = (event: RunEvent) => void;
 // Samplers: one function of (model, x, schedule), as in k-diffusion
 // ---------------------------------------------------------------------------------------------
 
+/** What a sampler may ask of one model call. */
+export interface ModelCallOptions {
+  /**
+   * The sampler needs this call computed in full (e.g. the velocity it leaps to t = 0 with): a step cache
+   * is not asked and no cached residual is reused.
+   */
+  exact?: boolean;
+}
+
 /**
  * The guided model: the CFG-combined velocity for latent `x` at timestep `t` (0..1000) and step index
  * `step` (the token ops use it), with the same dims as `x`.
  */
-export type ModelFn = (x: Tensor<"float32">, t: number, step: number) => Promise<Tensor<"float32">>;
+export type ModelFn = (
+  x: Tensor<"float32">,
+  t: number,
+  step: number,
+  options?: ModelCallOptions,
+) => Promise<Tensor<"float32">>;
 
 /** What every sampler gets besides the model and the initial noise. */
 export interface SampleContext {
@@ -99,6 +124,11 @@ export interface SampleContext {
   onStep(info: { step: number; t: number; calls: number }): void;
   /** Report a decision (a leap, a cosine value) for the UI and the report. */
   onDecision(info: { step: number; message: string; data?: Record<string, number | boolean | null> }): void;
+  /**
+   * Whether the model call of `step` reused a cached residual (an approximation, not evidence of how the
+   * model behaves there). Absent or `false` when the run has no step cache.
+   */
+  reused?(step: number): boolean;
 }
 
 /** A sampler plugin: integrates the rectified flow from noise (t = 1000) to data (t = 0). */
@@ -130,6 +160,51 @@ export interface TokenOp {
   readonly name: string;
   readonly kind: "token-op";
   operators(step: StepInfo, frames: number): TimeOperators | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step caches: skip a model call's middle blocks and reuse the residual of the last computed call
+// ---------------------------------------------------------------------------------------------
+
+/** What the denoise loop tells a step cache about one model call (after the stage's first block ran). */
+export interface StepCacheQuery {
+  step: number; // 0-based step index along the schedule
+  total: number; // K
+  t: number; // timestep in [0, 1000]
+  call: number; // 0-based model-call index
+  /**
+   * The first block's outputs for this call (for the STDiT3 bundles: `h`, the patch-embedded input of
+   * the first block, and `t_mlp`, the timestep modulation): the cheap signal a cache decides from. The
+   * loop frees them after the call: copy (or reduce) what the cache keeps.
+   */
+  signals: TensorMap;
+  /**
+   * A residual of the same token layout is cached and may be reused (false on the first call, and when the
+   * token ops merge this step differently from the last computed one).
+   */
+  reusable: boolean;
+}
+
+/** A step cache's answer: reuse the cached residual or compute, and why. */
+export interface StepCacheDecision {
+  reuse: boolean;
+  /** Why, in words (every reuse is recorded with its reason). */
+  reason: string;
+  data?: Record<string, number | boolean | null>;
+}
+
+/**
+ * A step-cache plugin. Before a model call the loop runs the stage's first block and asks {@link decide};
+ * on `reuse` (honoured only when the query was `reusable`) the loop adds the last computed residual to the
+ * first block's output and runs only the last block. After a computed call it hands {@link update} the
+ * residual (middle blocks' output − first block's output). One instance serves one run.
+ */
+export interface StepCache {
+  readonly name: string;
+  readonly kind: "step-cache";
+  decide(query: StepCacheQuery): StepCacheDecision;
+  /** The residual is the loop's (it reuses it): read it, never write it; copy what the cache keeps. */
+  update(query: StepCacheQuery, residual: Tensor<"float32">): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,6 +290,13 @@ export interface LoadedBlock {
   readonly id: number;
 }
 
+/** The budget an executor's device offers when the recipe sets none (the `ios` executor: the phone's memory). */
+export interface ExecutorBudget {
+  bytes: number;
+  /** Where the figure came from, for the report (e.g. the device, its `availableBytes`, the margin). */
+  source: Record<string, string | number>;
+}
+
 /** An executor plugin. */
 export interface Executor {
   readonly name: string;
@@ -225,6 +307,11 @@ export interface Executor {
   run(block: LoadedBlock, feeds: TensorMap): Promise<TensorMap>;
   unload(block: LoadedBlock): Promise<void>;
   memory(): Promise<{ residentBytes: number; availableBytes: number; rssBytes: number }>;
+  /**
+   * Optional: the memory budget to plan against when the recipe gives none (an executor whose blocks run
+   * on another machine knows that machine's memory; the local executor leaves it out: unlimited).
+   */
+  defaultBudget?(): Promise<ExecutorBudget>;
   close(): Promise<void>;
 }
 
@@ -236,6 +323,7 @@ export interface Executor {
 export interface PluginKinds {
   sampler: Sampler;
   "token-op": TokenOp;
+  "step-cache": StepCache;
   scheduler: MemoryScheduler;
   executor: Executor;
 }

@@ -93,8 +93,8 @@ Deno.test("decodeVideo() runs bundles holding only the temporal or only the spat
 const REFERENCE = `
 import sys, torch
 from safetensors.torch import save_file
-from export.vae import pipeline_decode
-from export.vae_export import load_vae, random_vae_source, vae_config
+from export.models.vae import pipeline_decode
+from export.onnx.vae import load_vae, random_vae_source, vae_config
 torch.manual_seed(11)
 cfg = vae_config("tiny")
 pipe = load_vae(cfg, random_vae_source(cfg, 5))

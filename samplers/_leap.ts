@@ -10,7 +10,8 @@ import { eulerDt } from "./euler.ts";
 
 /**
  * Integrate from noise with Euler, asking `leapNow(step, v)` after every model call; on `true`, leap to
- * t = 0 with that velocity and report "leap at step n". Returns the final latent.
+ * t = 0 with that velocity and report "leap at step n". Returns the final latent. A call at a step for
+ * which `leapsAt(step)` is true is asked `exact` (a step cache computes the drift the leap uses).
  *
  * @example
  * ```ts
@@ -22,11 +23,12 @@ export async function sampleWithLeap(
   x: Tensor<"float32">,
   ctx: SampleContext,
   leapNow: (step: number, v: Tensor<"float32">) => boolean,
+  leapsAt?: (step: number) => boolean,
 ): Promise<Tensor<"float32">> {
   const ts = ctx.timesteps;
   for (let i = 0; i < ts.length; i++) {
     ctx.signal?.throwIfAborted();
-    const v = await model(x, ts[i], i);
+    const v = leapsAt?.(i) ? await model(x, ts[i], i, { exact: true }) : await model(x, ts[i], i);
     ctx.onStep({ step: i, t: ts[i], calls: i + 1 });
     if (leapNow(i, v)) {
       ctx.onDecision({

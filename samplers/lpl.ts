@@ -49,7 +49,8 @@ export const lpl: PluginDefinition<"sampler", typeof lplOptions> = {
             "sample",
           );
         }
-        return await sampleWithLeap(model, x, ctx, (step) => step === leapAt);
+        const leaps = (step: number) => step === leapAt;
+        return await sampleWithLeap(model, x, ctx, leaps, leaps);
       },
     };
   },

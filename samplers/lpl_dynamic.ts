@@ -8,6 +8,10 @@
  * tolerance 1e-3, patience 3, checks from step 14, so the earliest leap is step 16). Explicit options
  * override the preset's values.
  *
+ * With a step cache, a cosine counts only between two computed drifts of consecutive steps: when either
+ * call reused a cached residual, the cosine is reported as "not evidence" and neither improves nor misses
+ * (so the leap always uses a computed drift).
+ *
  * @module
  */
 import { z } from "zod";
@@ -85,13 +89,26 @@ export const lplDynamic: PluginDefinition<"sampler", typeof lplDynamicOptions> =
           );
         }
         let prev: Tensor<"float32"> | null = null;
+        let prevReused = false;
         let best = 0;
         let misses = 0;
         return await sampleWithLeap(model, x, ctx, (step, v) => {
           const before = prev;
-          prev = v;
+          const reused = ctx.reused?.(step) === true;
+          const approximated = reused || prevReused;
+          [prev, prevReused] = [v, reused];
           if (before === null) return false;
           const cos = Math.fround(cosine(v, before)); // the authors compare float32 values
+          if (approximated) {
+            ctx.onDecision({
+              step,
+              message: `cosine ${
+                cos.toFixed(6)
+              } at step ${step}: not evidence (a cached residual was reused)`,
+              data: { cosine: cos, best: null, checked: false, improved: false, misses, leap: false },
+            });
+            return false;
+          }
           const checked = step >= o.checkFrom;
           const improved = checked && cos > Math.fround(best + o.tolerance);
           if (improved) [best, misses] = [cos, 0];

@@ -18,8 +18,9 @@ export interface StreamingPlan {
 }
 
 /**
- * Build the plan that keeps blocks 0..resident−1 loaded and streams the rest with `prefetch` blocks
- * loading ahead of the running one.
+ * Build the plan that keeps blocks 0..resident−1 loaded (and the last block too with `residentLast`: a
+ * step cache's reused call runs only the first and last blocks, so it then loads nothing) and streams the
+ * rest with `prefetch` blocks loading ahead of the running one.
  *
  * @example
  * ```ts
@@ -29,22 +30,25 @@ export interface StreamingPlan {
  */
 export function streamingPlan(
   stage: StageInfo,
-  options: { resident: number; prefetch: number },
+  options: { resident: number; prefetch: number; residentLast?: boolean },
 ): StreamingPlan {
   const blocks: readonly BlockInfo[] = stage.blocks;
   const k = Math.min(options.resident, blocks.length);
+  const last = options.residentLast === true && k < blocks.length ? blocks.length - 1 : null;
+  const end = last ?? blocks.length; // streamed blocks are k..end−1
   const ring = options.prefetch + 1;
-  const streamed = blocks.length - k;
-  const laneOf = (i: number) => (i < k || ring === 1 ? 0 : (i - k + 1) % ring);
+  const streamed = end - k;
+  const laneOf = (i: number) => (i < k || i === last || ring === 1 ? 0 : (i - k + 1) % ring);
   const lanes = streamed === 0 ? 1 : ring;
   const op = (kind: PlanOp["op"], i: number): PlanOp => ({
     op: kind,
     block: blocks[i].name,
     lane: laneOf(i),
   });
+  const kept = [...Array(k).keys(), ...(last === null ? [] : [last])];
 
-  const setup = blocks.slice(0, k).map((_, i) => op("load", i));
-  const teardown = blocks.slice(0, k).map((_, i) => op("unload", i));
+  const setup = kept.map((i) => op("load", i));
+  const teardown = kept.map((i) => op("unload", i));
   const pass: PlanOp[] = [];
   const window = Array.from({ length: Math.min(ring, streamed) }, (_, j) => k + j);
   // Lanes other than 0 are idle while resident blocks run: start their first loads right away. Lane 0's
@@ -52,9 +56,10 @@ export function streamingPlan(
   for (const i of window) if (laneOf(i) !== 0) pass.push(op("load", i));
   for (let i = 0; i < k; i++) pass.push(op("run", i));
   for (const i of window) if (laneOf(i) === 0) pass.push(op("load", i));
-  for (let i = k; i < blocks.length; i++) {
+  for (let i = k; i < end; i++) {
     pass.push(op("run", i), op("unload", i));
-    if (i + ring < blocks.length) pass.push(op("load", i + ring));
+    if (i + ring < end) pass.push(op("load", i + ring));
   }
-  return { lanes, resident: blocks.slice(0, k).map((b) => b.name), setup, pass, teardown };
+  if (last !== null) pass.push(op("run", last));
+  return { lanes, resident: kept.map((i) => blocks[i].name), setup, pass, teardown };
 }

@@ -18,12 +18,20 @@ import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 export const ciDlOptions: z.ZodType<CiDlOptions> = z.object({
   /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
   prefetch: z.number().int().min(0).max(8).default(1),
+  /**
+   * Keep the last block resident as well when the budget allows (it is tried first for each count of
+   * leading resident blocks): a step cache's reused calls run only the first and last blocks, so they
+   * then load nothing.
+   */
+  residentLast: z.boolean().default(false),
 }).strict();
 
 /** The options of {@link ciDl} after validation. */
 export interface CiDlOptions {
   /** Blocks loading ahead of the running one when the budget allows. */
   prefetch: number;
+  /** Keep the last block resident too when the budget allows. */
+  residentLast?: boolean;
 }
 
 /**
@@ -40,12 +48,16 @@ export function fitStreamingPlan(
   stage: StageInfo,
   budget: number,
   prefetch: number,
+  residentLastFirst = false,
 ): { plan: StreamingPlan; peakBytes: number } | null {
   for (let depth = prefetch; depth >= 0; depth--) {
     for (let k = stage.blocks.length; k >= 0; k--) {
-      const plan = streamingPlan(stage, { resident: k, prefetch: depth });
-      const peakBytes = planPeakBytes(plan, stage.blocks);
-      if (peakBytes <= budget) return { plan, peakBytes };
+      // keeping the last block too (when it is not among the first k) lets a reused step load nothing
+      for (const residentLast of residentLastFirst && k < stage.blocks.length - 1 ? [true, false] : [false]) {
+        const plan = streamingPlan(stage, { resident: k, prefetch: depth, residentLast });
+        const peakBytes = planPeakBytes(plan, stage.blocks);
+        if (peakBytes <= budget) return { plan, peakBytes };
+      }
     }
   }
   return null;
@@ -67,14 +79,14 @@ export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
   kind: "scheduler",
   options: ciDlOptions,
   create(options: CiDlOptions): MemoryScheduler {
-    const { prefetch } = ciDlOptions.parse(options);
+    const { prefetch, residentLast } = ciDlOptions.parse(options);
     return {
       name: "ci-dl",
       kind: "scheduler",
       plan(stage, budget): Plan {
         const bytes = budget.bytes ?? availableBytes();
         checkEachBlock("ci-dl", stage, { bytes });
-        const fit = fitStreamingPlan(stage, bytes, prefetch)!; // sequential streaming fits once each block does
+        const fit = fitStreamingPlan(stage, bytes, prefetch, residentLast)!; // sequential streaming fits once each block does
         return {
           scheduler: "ci-dl",
           stage: stage.stage,

@@ -84,3 +84,15 @@ Deno.test("ci-dl plan() without a budget uses the machine's available memory", (
   assert.ok(p.budgetBytes !== null && p.budgetBytes > 0 && p.budgetBytes <= availableBytes() * 2);
   assert.deepEqual(p.resident, names); // 49 bytes fit any machine
 });
+
+Deno.test("ci-dl plan() with residentLast keeps the last block loaded too when it fits, and runs it last", () => {
+  const p = ciDl.create(ciDl.options.parse({ residentLast: true })).plan(SMALL_STAGE, { bytes: 42 });
+  assert.deepEqual(p.resident, ["embed", "spatial_00", "final"]); // 40 for the first two + 2
+  assert.equal(p.peakBytes, 42);
+  assert.ok(!p.pass.some((op) => op.block === "final" && op.op !== "run"));
+  assert.deepEqual(p.pass.at(-1), { op: "run", block: "final", lane: 0 });
+  assert.deepEqual(p.pass.filter((op) => op.op === "run").map((op) => op.block), names);
+  // below what the last block adds, the plan is the one without it
+  const tight = ciDl.create(ciDl.options.parse({ residentLast: true })).plan(SMALL_STAGE, { bytes: 41 });
+  assert.deepEqual(tight.resident, ["embed", "spatial_00"]);
+});

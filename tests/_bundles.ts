@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 
@@ -24,27 +24,38 @@ async function sha(paths: string[]): Promise<string> {
 }
 
 /**
- * The export/ modules the `entries` import, transitively (`from export.x import`, `import export.x`,
- * `from .x import`, `from . import x`), entries included: what a bundle they build depends on.
+ * The export/ modules the `entries` import, transitively (`from export.a.b import`, `import export.a.b`,
+ * `from export.a import b`, `from .b import`, `from . import b`), entries included: what a bundle they
+ * build depends on. A module name is dotted below `export` (`onnx.fixture`); a package stands for its
+ * `__init__.py`.
  */
 export function exporterSources(
-  entries: readonly string[] = ["fixture_bundle", "bundle", "__main__"],
+  entries: readonly string[] = ["onnx.fixture", "onnx.bundle", "__main__"],
 ): string[] {
   const seen = new Set<string>();
+  const fileOf = (mod: string): string | undefined => {
+    const base = join(ROOT, "export", ...mod.split("."));
+    return [`${base}.py`, join(base, "__init__.py")].find((f) => existsSync(f));
+  };
   const visit = (mod: string) => {
-    const file = join(ROOT, "export", `${mod}.py`);
-    if (seen.has(mod) || !existsSync(file)) return;
+    const file = fileOf(mod);
+    if (seen.has(mod) || !file) return;
     seen.add(mod);
     const text = Deno.readTextFileSync(file);
-    for (const m of text.matchAll(/^\s*(?:from\s+(?:export)?\.(\w+)\s+import|import\s+export\.(\w+))/gm)) {
-      visit(m[1] ?? m[2]);
-    }
-    for (const m of text.matchAll(/^\s*from\s+(?:export|\.)\s+import\s+([\w, ]+)/gm)) {
-      m[1].split(",").forEach((x) => visit(x.trim().split(/\s+/)[0]));
+    for (const m of text.matchAll(/^\s*import\s+export\.([\w.]+)/gm)) visit(m[1]);
+    const here = file.endsWith("__init__.py") ? mod.split(".") : mod.split(".").slice(0, -1);
+    for (const m of text.matchAll(/^\s*from\s+(export|\.+)((?:\.?\w+)*)\s+import\s+([\w, ]+)/gm)) {
+      const base = m[1] === "export" ? [] : here.slice(0, here.length - (m[1].length - 1));
+      const pkg = [...base, ...m[2].split(".").filter(Boolean)].join(".");
+      if (pkg) visit(pkg);
+      m[3].split(",").forEach((x) => {
+        const name = x.trim().split(/\s+/)[0];
+        if (name) visit(pkg ? `${pkg}.${name}` : name);
+      });
     }
   };
   entries.forEach(visit);
-  return [...seen].sort().map((m) => `export/${m}.py`);
+  return [...seen].sort().map((m) => relative(ROOT, fileOf(m)!));
 }
 
 /**
@@ -99,7 +110,7 @@ export async function py(args: string[]): Promise<string> {
 
 /** The toy denoiser bundle of tests/_toy_denoiser.py (4 real ONNX blocks + expected.safetensors). */
 export function toyDenoiserBundle(): Promise<string> {
-  return cached("toy-denoiser", ["tests/_toy_denoiser.py", "export/onnx_block.py"], async (dir) => {
+  return cached("toy-denoiser", ["tests/_toy_denoiser.py", "export/onnx/block.py"], async (dir) => {
     await py(["tests/_toy_denoiser.py", dir]);
   });
 }

@@ -14,6 +14,7 @@ import type {
   Plan,
   RunEvent,
   Sampler,
+  StepCache,
   Tensor,
   TokenOp,
 } from "../runtime/types.ts";
@@ -22,6 +23,7 @@ import type {
 export interface DenoiseWithOptions {
   sampler: Sampler;
   tokenOps?: readonly TokenOp[];
+  stepCache?: StepCache | null;
   scheduler: MemoryScheduler;
   budgetBytes?: number | null;
   /** Working memory of one block inference (per block name or one figure), as the planner sees it. */
@@ -39,6 +41,7 @@ export interface DenoiseWithOptions {
   executor?: Executor;
   threads?: number;
   onEvent?: (e: RunEvent) => void;
+  signal?: AbortSignal;
 }
 
 /** The result of {@link denoiseWith}. */
@@ -79,6 +82,7 @@ export async function denoiseWith(
       passes: o.timesteps.length,
       workBytes: o.workBytes,
       emit,
+      signal: o.signal,
     });
     try {
       const { latent, calls } = await denoise({
@@ -86,6 +90,7 @@ export async function denoiseWith(
         runner,
         sampler: o.sampler,
         tokenOps: o.tokenOps ?? [],
+        stepCache: o.stepCache ?? null,
         noise: o.noise,
         y: o.y,
         yMask: o.yMask,
@@ -96,6 +101,7 @@ export async function denoiseWith(
         height: o.height,
         width: o.width,
         emit,
+        signal: o.signal,
       });
       return { latent, calls, plan: runner.plan, events };
     } finally {

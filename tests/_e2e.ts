@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { cached, exporterSources, py, ROOT } from "./_bundles.ts";
 
 const WORDS = "import sys; from pathlib import Path; " +
-  "from export.tokenizer_words import build_tokenizer, save_tokenizer; " +
+  "from export.world.tokenizer_words import build_tokenizer, save_tokenizer; " +
   "save_tokenizer(build_tokenizer(), Path(sys.argv[1]))";
 
 /** The e2e bundle folder: `export random --config tiny` with the word tokenizer (all three stages). */

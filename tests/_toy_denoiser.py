@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from export.onnx_block import export_block  # noqa: E402
+from export.onnx.block import export_block  # noqa: E402
 
 C, OUT, HID, CC, L, P = 4, 8, 16, 8, 4, 2
 

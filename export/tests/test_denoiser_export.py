@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from export.bundle import read_bundle, write_bundle
-from export.chain import run_block
-from export.denoiser_blocks import BLOCK_IO, DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
-from export.denoiser_export import check_denoiser_keys, export_denoiser, random_denoiser_source
-from export.denoiser_parity import check_stdit3_forward
-from export.denoiser_runner import reference_tdtm_operators, run_denoiser
-from export.fixture_bundle import fixture_builder
-from export.onnx_block import export_block
-from export.stdit3 import STDiT3, STDiT3Config, preset
-from export.weights import WeightError, WeightSource
+from export.onnx.bundle import read_bundle, write_bundle
+from export.parity.chain import run_block
+from export.onnx.denoiser_blocks import BLOCK_IO, DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
+from export.onnx.denoiser import check_denoiser_keys, export_denoiser, random_denoiser_source
+from export.parity.denoiser import check_stdit3_forward
+from export.parity.denoiser_runner import reference_tdtm_operators, run_denoiser
+from export.onnx.fixture import fixture_builder
+from export.onnx.block import export_block
+from export.models.stdit3 import STDiT3, STDiT3Config, preset
+from export.models.weights import WeightError, WeightSource
 
 GOLDEN = Path("/work/shared/golden")
 torch.set_num_threads(1)

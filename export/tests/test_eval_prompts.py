@@ -1,8 +1,8 @@
-"""export/eval_prompts.py: the plain and the paraphrased evaluation prompt sets."""
+"""export/world/eval_prompts.py: the plain and the paraphrased evaluation prompt sets."""
 from __future__ import annotations
 
-from export.eval_prompts import paraphrased_set, prompt_set
-from export.world_captions import plain_caption, vocabulary
+from export.world.eval_prompts import paraphrased_set, prompt_set
+from export.world.captions import plain_caption, vocabulary
 
 
 def test_paraphrased_prompts_keep_labels_change_wording_and_stay_in_vocabulary() -> None:

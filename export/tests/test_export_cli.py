@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from export.bundle import BundleError, read_bundle, write_bundle
-from export.denoiser_export import random_denoiser_source
-from export.denoiser_runner import run_denoiser
-from export.stdit3 import STDiT3, preset
+from export.onnx.bundle import BundleError, read_bundle, write_bundle
+from export.onnx.denoiser import random_denoiser_source
+from export.parity.denoiser_runner import run_denoiser
+from export.models.stdit3 import STDiT3, preset
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path("/work/shared/golden")
@@ -106,8 +106,8 @@ import json, resource, sys, tempfile
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from export.denoiser_export import export_denoiser, random_denoiser_source
-from export.stdit3_config import preset
+from export.onnx.denoiser import export_denoiser, random_denoiser_source
+from export.models.stdit3_config import preset
 def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 with tempfile.TemporaryDirectory() as d:
     export_denoiser(preset("tiny"), random_denoiser_source(preset("tiny")), Path(d) / "warm")

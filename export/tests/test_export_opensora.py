@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from export.bundle import read_bundle
-from export.chain import run_stage
-from export.denoiser_export import random_denoiser_source
-from export.denoiser_runner import run_denoiser
-from export.stdit3 import STDiT3, preset
+from export.onnx.bundle import read_bundle
+from export.parity.chain import run_stage
+from export.onnx.denoiser import random_denoiser_source
+from export.parity.denoiser_runner import run_denoiser
+from export.models.stdit3 import STDiT3, preset
 from export.tests.test_t5_tokenizer import toy_spiece
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +32,8 @@ def _save(source, folder: Path, config: dict | None) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from export.text_export import random_text_source, text_config
-    from export.vae_export import random_vae_source, vae_config
+    from export.onnx.text import random_text_source, text_config
+    from export.onnx.vae import random_vae_source, vae_config
     root = tmp_path_factory.mktemp("ckpt")
     cfg = preset("tiny")
     _save(random_denoiser_source(cfg, seed=2), root / "stdit", {"model_type": "STDiT3", **cfg.to_json()})

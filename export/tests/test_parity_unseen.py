@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from export.denoiser_export import random_denoiser_source
-from export.stdit3 import STDiT3, STDiT3Config
+from export.onnx.denoiser import random_denoiser_source
+from export.models.stdit3 import STDiT3, STDiT3Config
 
 ROOT = Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)
@@ -58,7 +58,7 @@ def test_parity_runs_an_unseen_fixture_layout(tmp_path: Path) -> None:
 
 
 def test_parity_expands_a_folder_of_fixtures(tmp_path: Path):
-    from export.parity import expand_fixture_dirs
+    from export.parity.fixtures import expand_fixture_dirs
     for name in ("b_fx", "a_fx"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text("{}")

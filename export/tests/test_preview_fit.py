@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from export.preview_fit import fit_affine, fit_preview, preview_pairs
-from export.vae_export import load_vae, random_vae_source, vae_config
+from export.onnx.preview_fit import fit_affine, fit_preview, preview_pairs
+from export.onnx.vae import load_vae, random_vae_source, vae_config
 
 torch.set_num_threads(1)
 

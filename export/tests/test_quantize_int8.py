@@ -9,9 +9,9 @@ import onnx
 import pytest
 import torch
 
-from export.chain import run_stage
-from export.text_export import export_text, random_text_source, text_config, text_config_from_fixture
-from export.weights import WeightSource
+from export.parity.chain import run_stage
+from export.onnx.text import export_text, random_text_source, text_config, text_config_from_fixture
+from export.models.weights import WeightSource
 
 FIXTURE = Path("/work/shared/golden/t5_encoder")
 torch.set_num_threads(1)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from export.denoiser_runner import reference_tdtm_operators
-from export.stdit3 import STDiT3, from_fixture
-from export.weights import WeightSource
+from export.parity.denoiser_runner import reference_tdtm_operators
+from export.models.stdit3 import STDiT3, from_fixture
+from export.models.weights import WeightSource
 
 GOLDEN = Path("/work/shared/golden")
 TOL = 1e-4

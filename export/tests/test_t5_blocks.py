@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from export import t5
-from export.chain import run_stage
-from export.text_export import (check_t5_fixture, export_text, random_text_source, text_config,
+from export.models import t5
+from export.parity.chain import run_stage
+from export.onnx.text import (check_t5_fixture, export_text, random_text_source, text_config,
                                 text_config_from_fixture)
-from export.weights import WeightError, WeightSource
+from export.models.weights import WeightError, WeightSource
 
 FIXTURE = Path("/work/shared/golden/t5_encoder")
 torch.set_num_threads(1)

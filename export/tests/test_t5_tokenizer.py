@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from export.t5_tokenizer import TokenizerError, find_tokenizer, write_t5_tokenizer
+from export.models.t5_tokenizer import TokenizerError, find_tokenizer, write_t5_tokenizer
 
 PIECES = [("<pad>", 0.0, 3), ("</s>", 0.0, 3), ("<unk>", 0.0, 2), ("▁a", -1.0, 1), ("▁cat", -2.0, 1),
           ("▁", -3.0, 1), ("a", -4.0, 1), ("c", -4.0, 1), ("t", -4.0, 1)]

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from export.chain import run_block
-from export.vae import pipeline_decode, spatial_decode
-from export.vae_check import decode_video
-from export.vae_export import (check_vae_fixture, export_vae, load_vae, random_vae_source, vae_config,
+from export.parity.chain import run_block
+from export.models.vae import pipeline_decode, spatial_decode
+from export.parity.vae import decode_video
+from export.onnx.vae import (check_vae_fixture, export_vae, load_vae, random_vae_source, vae_config,
                                vae_config_from_fixture)
-from export.weights import WeightSource
+from export.models.weights import WeightSource
 
 GOLDEN = Path("/work/shared/golden")
 torch.set_num_threads(1)

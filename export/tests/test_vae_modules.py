@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from export.vae import (SCALING_FACTOR, VideoAutoencoderPipeline, diagonal_gaussian, pipeline_decode,
+from export.models.vae import (SCALING_FACTOR, VideoAutoencoderPipeline, diagonal_gaussian, pipeline_decode,
                         pipeline_encode, spatial_decode, spatial_encode, temporal_chunks, temporal_encode)
-from export.vae_export import load_vae, random_vae_source, vae_config, vae_config_from_fixture
-from export.weights import WeightError, WeightSource
+from export.onnx.vae import load_vae, random_vae_source, vae_config, vae_config_from_fixture
+from export.models.weights import WeightError, WeightSource
 
 GOLDEN = Path("/work/shared/golden")
 TOL = 1e-4

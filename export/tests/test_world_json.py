@@ -1,12 +1,12 @@
-"""export/world_json.py: the world description the evaluation reads."""
+"""export/world/world_json.py: the world description the evaluation reads."""
 from __future__ import annotations
 
 import dataclasses
 import json
 
-from export.default_model import WORLD
-from export.world import BACKGROUNDS, COLORS, sample_spec
-from export.world_json import SCHEMA, clip_entry, trained_configs, world_json, write_world_json
+from export.train.default_model import WORLD
+from export.world.clips import BACKGROUNDS, COLORS, sample_spec
+from export.world.world_json import SCHEMA, clip_entry, trained_configs, world_json, write_world_json
 
 
 def test_world_json_lists_palette_and_every_trained_clip_size(tmp_path) -> None:

@@ -86,6 +86,15 @@ export function createLive() {
           `Predicted clean frame at step ${event.step} (x + v·t/1000), ${event.width}×${event.height}, linear latent → RGB`;
         break;
       }
+      case "cache": {
+        if (!event.reused) break;
+        const li = document.createElement("li");
+        li.textContent = `step ${event.step}: reused (${event.reason})`;
+        li.className = "reused";
+        $("decisions").append(li);
+        $("decisions").scrollTop = $("decisions").scrollHeight;
+        break;
+      }
       case "decision": {
         const li = document.createElement("li");
         const values = Object.entries(event.data ?? {})

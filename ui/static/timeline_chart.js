@@ -70,7 +70,30 @@ export function timelineChart(events, W = 640) {
   const top = 22;
   const height = top + rows.length * rowH + 44;
   const x = scale(0, end, LEFT, W - RIGHT);
-  const legend = [["load", "load weights"], ["run", "compute"], ["unload", "unload"]].map(([kind, text], i) =>
+  // model calls a step cache reused (only the first and last blocks ran): shaded across the lanes
+  const reusedCalls = new Set(events.filter((e) => e.type === "cache" && e.reused).map((e) => e.call));
+  const skipped = [...reusedCalls].flatMap((call) => {
+    const ops = blocks.filter((b) => b.stage === "denoiser" && b.pass === call && b.op !== "unload");
+    if (ops.length === 0) return [];
+    const start = Math.min(...ops.map((b) => b.start));
+    const stop = Math.max(...ops.map((b) => b.end));
+    return [
+      svg(
+        "rect",
+        {
+          x: x(start),
+          y: top,
+          width: Math.max(1.5, x(stop) - x(start)),
+          height: rows.length * rowH,
+          class: "skipped",
+        },
+        tip(`model call ${call}: reused the cached residual (middle blocks neither loaded nor run)`),
+      ),
+    ];
+  });
+  const kinds = [["load", "load weights"], ["run", "compute"], ["unload", "unload"]];
+  if (skipped.length > 0) kinds.push(["skipped", "reused step"]);
+  const legend = kinds.map(([kind, text], i) =>
     svg(
       "g",
       { transform: `translate(${LEFT + i * 110},${height - 12})` },
@@ -129,6 +152,7 @@ export function timelineChart(events, W = 640) {
     svg("text", { x: LEFT - 6, y: 14, "text-anchor": "end" }, "stage"),
     bands,
     labels,
+    skipped,
     bars,
     legend,
   );
@@ -138,7 +162,8 @@ export function timelineChart(events, W = 640) {
   const runMs = runs.reduce((t, [s, e]) => t + e - s, 0);
   const hidden = loadMs > 0 ? Math.round((100 * overlap(loads, runs)) / loadMs) : 0;
   const note = `loading ${formatMs(loadMs)} · compute ${formatMs(runMs)} · wall ${formatMs(end)}` +
-    ` · ${hidden}% of loading overlapped compute · ${blocks.length} block operations`;
+    ` · ${hidden}% of loading overlapped compute · ${blocks.length} block operations` +
+    (reusedCalls.size > 0 ? ` · ${reusedCalls.size} model calls reused a cached residual (shaded)` : "");
   return { chart, note };
 }
 

@@ -1,0 +1,194 @@
+"""STDiT3 (Open-Sora v1.2 denoiser) in our own PyTorch code, state-dict keys exactly as the checkpoint.
+
+The full model is the composition of the same three pieces the bundle exports (export/BUNDLE.md,
+"denoiser"): `embed` (patchify + position embedding, timestep/fps/text embeddings), the interleaved
+spatial/temporal `STDiT3Block`s on a [B, T, H, W, C] residual stream, and `final` (T2IFinalLayer +
+unpatchify). Optional time-axis operators `merge_t` [Tm, T] / `unmerge_t` [T, Tm] wrap every attention
+(TDTM); None means no merge.
+
+Example:
+    model = STDiT3(preset("tiny"))
+    out = model(x, timestep, y, mask=mask, fps=fps, height=height, width=width)  # [B, out_ch, T, H, W]
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from export.models.stdit3_config import PRESETS, ConfigError, STDiT3Config, from_fixture, preset
+from export.models.stdit3_layers import (CaptionEmbedder, CrossAttention, Mlp, PatchEmbed3D, RotaryEmbedding,
+                                  SelfAttention, TimestepEmbedder, layer_norm, modulate, pos_embed_2d, positions,
+                                  text_bias)
+
+__all__ = ["STDiT3", "STDiT3Block", "FinalLayer", "STDiT3Config", "PRESETS", "ConfigError", "preset",
+           "from_fixture", "embed_forward", "final_forward"]
+
+
+def _time_op(x: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
+    """Apply a [T_out, T_in] operator along axis 1 of x [B, T_in, H, W, C]."""
+    if op is None:
+        return x
+    B, _, H, W, C = x.shape
+    return torch.matmul(op, x.flatten(2)).reshape(B, op.shape[0], H, W, C)  # explicit dims: no -1 (ONNX trace)
+
+
+class STDiT3Block(nn.Module):
+    """One spatial or temporal block: adaLN self-attention, cross-attention, adaLN MLP."""
+
+    def __init__(self, cfg: STDiT3Config, temporal: bool) -> None:
+        super().__init__()
+        C = cfg.hidden_size
+        self.temporal = temporal
+        self.hidden = C
+        self.attn = SelfAttention(C, cfg.num_heads, cfg.qk_norm)
+        self.cross_attn = CrossAttention(C, cfg.num_heads)
+        self.mlp = Mlp(C, cfg.mlp_hidden, C)
+        self.scale_shift_table = nn.Parameter(torch.randn(6, C) / C ** 0.5)
+
+    def _self_attn(self, a: torch.Tensor, rope_freqs: torch.Tensor | None, rope_pos: torch.Tensor) -> torch.Tensor:
+        B, T, H, W, C = a.shape
+        if self.temporal:
+            seq = a.permute(0, 2, 3, 1, 4).reshape(-1, T, C)
+            out = self.attn(seq, rope_freqs, rope_pos)
+            return out.reshape(B, H, W, T, C).permute(0, 3, 1, 2, 4)
+        out = self.attn(a.reshape(-1, H * W, C))
+        return out.reshape(B, T, H, W, C)
+
+    def forward(self, h: torch.Tensor, y_emb: torch.Tensor, y_bias: torch.Tensor, t_mlp: torch.Tensor,
+                merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None,
+                rope_freqs: torch.Tensor | None = None) -> torch.Tensor:
+        """h [B, T, H, W, C], y_emb [B, L, C], y_bias [B, 1, 1, L], t_mlp [B, T, 6C] → h."""
+        m = self.scale_shift_table[None, None] + t_mlp.unflatten(-1, (6, -1))
+        m = m[:, :, :, None, None, :]
+        shift_msa, scale_msa, gate_msa = m[:, :, 0], m[:, :, 1], m[:, :, 2]
+        shift_mlp, scale_mlp, gate_mlp = m[:, :, 3], m[:, :, 4], m[:, :, 5]
+        a = modulate(layer_norm(h, self.hidden), shift_msa, scale_msa)
+        # RoPE positions 0..Tm−1, taken from an input's shape (a graph input keeps the ONNX trace dynamic)
+        rope_pos = positions(h, 1) if merge_t is None else positions(merge_t, 0)
+        a = _time_op(self._self_attn(_time_op(a, merge_t), rope_freqs, rope_pos), unmerge_t)
+        h = h + gate_msa * a
+        q = _time_op(h, merge_t)
+        c = self.cross_attn(q.flatten(1, 3), y_emb, y_bias).reshape(q.shape)
+        h = h + _time_op(c, unmerge_t)
+        b = modulate(layer_norm(h, self.hidden), shift_mlp, scale_mlp)
+        return h + gate_mlp * self.mlp(b)
+
+
+class FinalLayer(nn.Module):
+    """`final_layer` (T2IFinalLayer): adaLN with t (not t_mlp), then Linear to patch·out_channels."""
+
+    def __init__(self, cfg: STDiT3Config) -> None:
+        super().__init__()
+        C = cfg.hidden_size
+        self.hidden = C
+        self.scale_shift_table = nn.Parameter(torch.randn(2, C) / C ** 0.5)
+        self.linear = nn.Linear(C, cfg.patch_volume * cfg.out_channels)
+
+    def forward(self, h: torch.Tensor, t_emb: torch.Tensor, t0_emb: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
+        """Frames with x_mask = 0 are re-normalised and modulated again with t0, exactly as the reference."""
+        m = (self.scale_shift_table[None, None] + t_emb[:, :, None, :])[:, :, :, None, None, :]
+        m0 = (self.scale_shift_table[None, None] + t0_emb[:, :, None, :])[:, :, :, None, None, :]
+        xm = modulate(layer_norm(h, self.hidden), m[:, :, 0], m[:, :, 1])
+        x0 = modulate(layer_norm(xm, self.hidden), m0[:, :, 0], m0[:, :, 1])
+        keep = (x_mask != 0)[:, :, None, None, None]
+        return self.linear(torch.where(keep, xm, x0))
+
+
+def embed_forward(mod: nn.Module, x: torch.Tensor, timestep: torch.Tensor, y: torch.Tensor, x_mask: torch.Tensor,
+                  fps: torch.Tensor, height: torch.Tensor, width: torch.Tensor, input_sq_size: int
+                  ) -> tuple[torch.Tensor, ...]:
+    """The `embed` block on a module owning x_embedder, t_embedder, fps_embedder, t_block, y_embedder.
+
+    x [B, Cin, T, Hp, Wp] (padded), timestep/fps [B], y [B, L, Cc], x_mask [B, T], height/width [≥1]
+    → h [B, T, H, W, C], t_mlp [B, T, 6C], t_emb [B, T, C], t0_emb [B, T, C], y_emb [B, L, C].
+    """
+    h = mod.x_embedder(x).permute(0, 2, 3, 4, 1)
+    scale = torch.sqrt(height[0].float() * width[0].float()) / input_sq_size
+    h = h + pos_embed_2d(h, scale, mod.t_block[1].in_features)[None, None]
+    fps_emb = mod.fps_embedder(fps)
+    t = mod.t_embedder(timestep) + fps_emb
+    t0 = mod.t_embedder(torch.zeros_like(timestep)) + fps_emb
+    keep = (x_mask != 0)[:, :, None]
+    t_mlp = torch.where(keep, mod.t_block(t)[:, None], mod.t_block(t0)[:, None])
+    frames = torch.zeros_like(x_mask, dtype=torch.float32)[:, :, None]
+    y_emb = mod.y_embedder(y)
+    return h, t_mlp, t[:, None] + frames, t0[:, None] + frames, y_emb
+
+
+def final_forward(final_layer: FinalLayer, h: torch.Tensor, t_emb: torch.Tensor, t0_emb: torch.Tensor,
+                  x_mask: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:
+    """The `final` block: T2IFinalLayer + unpatchify → [B, out_ch, T·pt, H·ph, W·pw] (padded size)."""
+    B, T, H, W, _ = h.shape
+    pt, ph, pw = patch_size
+    out = final_layer(h, t_emb, t0_emb, x_mask).unflatten(-1, (pt, ph, pw, -1))
+    out = out.permute(0, 7, 1, 4, 2, 5, 3, 6)  # B, co, T, pt, H, ph, W, pw
+    return out.reshape(B, out.shape[1], T * pt, H * ph, W * pw)
+
+
+class STDiT3(nn.Module):
+    """The whole denoiser; `forward` has the reference signature (plus optional TDTM operators)."""
+
+    def __init__(self, cfg: STDiT3Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        C = cfg.hidden_size
+        self.x_embedder = PatchEmbed3D(cfg.patch_size, cfg.in_channels, C)
+        self.t_embedder = TimestepEmbedder(C)
+        self.fps_embedder = TimestepEmbedder(C)
+        self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(C, 6 * C))
+        self.y_embedder = CaptionEmbedder(cfg.caption_channels, C, cfg.model_max_length)
+        self.rope = RotaryEmbedding(cfg.head_dim)
+        self.spatial_blocks = nn.ModuleList([STDiT3Block(cfg, temporal=False) for _ in range(cfg.depth)])
+        self.temporal_blocks = nn.ModuleList([STDiT3Block(cfg, temporal=True) for _ in range(cfg.depth)])
+        self.final_layer = FinalLayer(cfg)
+
+    def pad_to_patch(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-pad x [B, C, T, H, W] at the end of T, H, W up to multiples of the patch size."""
+        pt, ph, pw = self.cfg.patch_size
+        T, H, W = x.shape[2:]
+        return F.pad(x, (0, (-W) % pw, 0, (-H) % ph, 0, (-T) % pt))
+
+    def forward(self, x: torch.Tensor, timestep: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None,
+                x_mask: torch.Tensor | None = None, fps: torch.Tensor | None = None,
+                height: torch.Tensor | None = None, width: torch.Tensor | None = None,
+                merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, Cin, T, H, W], timestep [B], y [B, (1,) L, Cc], mask [n | B, L], fps/height/width [n]."""
+        B, _, Tx, Hx, Wx = x.shape
+        y = y.reshape(B, y.shape[-2], y.shape[-1]).float()
+        mask = torch.ones(y.shape[:2]) if mask is None else mask.float().repeat(B // mask.shape[0], 1)
+        fps = torch.full((B,), 24.0) if fps is None else fps.float().repeat(B // fps.shape[0])
+        height = torch.tensor([512.0]) if height is None else height.float()
+        width = torch.tensor([512.0]) if width is None else width.float()
+        xp = self.pad_to_patch(x.float())
+        Tp = xp.shape[2] // self.cfg.patch_size[0]
+        x_mask = torch.ones(B, Tp) if x_mask is None else x_mask.float()
+        h, t_mlp, t_emb, t0_emb, y_emb = embed_forward(self, xp, timestep.float(), y, x_mask, fps, height, width,
+                                                       self.cfg.input_sq_size)
+        y_bias = text_bias(mask)
+        for sb, tb in zip(self.spatial_blocks, self.temporal_blocks):
+            h = sb(h, y_emb, y_bias, t_mlp, merge_t, unmerge_t)
+            h = tb(h, y_emb, y_bias, t_mlp, merge_t, unmerge_t, self.rope.freqs)
+        out = final_forward(self.final_layer, h, t_emb, t0_emb, x_mask, self.cfg.patch_size)
+        return out[:, :, :Tx, :Hx, :Wx]
+
+    def init_weights(self) -> None:
+        """Open-Sora's initialisation: xavier Linear, zero biases, N(0, 0.02) embedders, zeroed temporal outputs."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        for lin in (self.t_embedder.mlp[0], self.t_embedder.mlp[2], self.t_block[1],
+                    self.y_embedder.y_proj.fc1, self.y_embedder.y_proj.fc2):
+            nn.init.normal_(lin.weight, std=0.02)
+        nn.init.normal_(self.fps_embedder.mlp[0].weight, std=0.02)
+        nn.init.zeros_(self.fps_embedder.mlp[2].weight)
+        for blk in self.temporal_blocks:
+            for lin in (blk.attn.proj, blk.cross_attn.proj, blk.mlp.fc2):
+                nn.init.zeros_(lin.weight)
+
+    def null_caption(self) -> torch.Tensor:
+        """The learned null caption `y_embedding` [L, Cc] (the CFG negative text embedding)."""
+        return self.y_embedder.y_embedding

@@ -1,0 +1,49 @@
+/**
+ * A fixed reuse schedule (as LeMiCa, Gao et al., "LeMiCa: Lexicographic Minimax Path Caching", NeurIPS
+ * 2025, precomputes one): the calls at the listed steps reuse the last computed residual, every other call
+ * computes. An empty list reuses nothing.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+
+/** Options of the `fixed` step cache. */
+export const fixedCacheOptions = z.object({
+  /** Step indices whose calls reuse the cached residual (the first call always computes). */
+  steps: z.array(z.number().int().min(0)).default([]),
+}).strict();
+
+/** The options of {@link fixedCache} after validation. */
+export type FixedCacheOptions = z.infer<typeof fixedCacheOptions>;
+
+/**
+ * The `fixed` step-cache plugin definition.
+ *
+ * @example
+ * ```ts
+ * import { fixedCache } from "./fixed.ts";
+ * const cache = fixedCache.create(fixedCache.options.parse({ steps: [3, 5, 7] }));
+ * console.assert(cache.name === "fixed");
+ * ```
+ */
+export const fixedCache: PluginDefinition<"step-cache", typeof fixedCacheOptions> = {
+  name: "fixed",
+  kind: "step-cache",
+  options: fixedCacheOptions,
+  create(options: FixedCacheOptions): StepCache {
+    const steps = new Set(fixedCacheOptions.parse(options).steps);
+    return {
+      name: "fixed",
+      kind: "step-cache",
+      decide(q) {
+        if (!steps.has(q.step)) return { reuse: false, reason: `step ${q.step} is not in the reuse list` };
+        if (!q.reusable) {
+          return { reuse: false, reason: `step ${q.step} is listed but no residual is cached` };
+        }
+        return { reuse: true, reason: `step ${q.step} is in the fixed reuse list` };
+      },
+      update() {},
+    };
+  },
+};

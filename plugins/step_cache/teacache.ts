@@ -1,0 +1,84 @@
+/**
+ * TeaCache (Liu et al., "Timestep Embedding Tells: It's Time to Cache for Video Diffusion Model", CVPR
+ * 2025, github.com/ali-vilab/TeaCache) as a step cache: the relative L1 change of the first block's
+ * timestep-modulated input between consecutive calls, rescaled by a polynomial fitted to how much the
+ * middle blocks' residual changes (`deno task calibrate`), is accumulated; while the sum stays below
+ * `threshold` the call reuses the last computed residual, otherwise it computes and the sum restarts.
+ * The first call, and the last one unless `computeLast` is false, always compute.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+import { modulatedInput, polyval, relL1 } from "./signals.ts";
+import fitted from "./teacache_fit.json" with { type: "json" };
+
+/** The polynomial `deno task calibrate --write` fitted for the default model (models/default). */
+export const DEFAULT_COEFFICIENTS: readonly number[] = fitted.coefficients;
+
+/** Options of the `teacache` step cache. */
+export const teacacheOptions = z.object({
+  /** Reuse while the accumulated rescaled change stays below this (0 = compute every call). */
+  threshold: z.number().min(0).default(0.3),
+  /** The rescaling polynomial, highest degree first (fit one for a bundle with `deno task calibrate`). */
+  coefficients: z.array(z.number()).min(1).default([...DEFAULT_COEFFICIENTS]),
+  /** Always compute the last step. */
+  computeLast: z.boolean().default(true),
+}).strict();
+
+/** The options of {@link teacache} after validation. */
+export type TeacacheOptions = z.infer<typeof teacacheOptions>;
+
+/**
+ * The `teacache` step-cache plugin definition.
+ *
+ * @example
+ * ```ts
+ * import { teacache } from "./teacache.ts";
+ * const cache = teacache.create(teacache.options.parse({ threshold: 0.3 }));
+ * console.assert(cache.kind === "step-cache");
+ * ```
+ */
+export const teacache: PluginDefinition<"step-cache", typeof teacacheOptions> = {
+  name: "teacache",
+  kind: "step-cache",
+  options: teacacheOptions,
+  create(options: TeacacheOptions): StepCache {
+    const { threshold, coefficients, computeLast } = teacacheOptions.parse(options);
+    let previous: Float32Array | null = null;
+    let accumulated = 0;
+    return {
+      name: "teacache",
+      kind: "step-cache",
+      decide(q) {
+        const current = modulatedInput(q.signals);
+        const before = previous;
+        previous = current;
+        if (before === null) return { reuse: false, reason: "first call: no earlier input to compare" };
+        const change = relL1(current, before);
+        const estimate = Math.max(0, polyval(coefficients, change));
+        accumulated += estimate;
+        const data = { change, estimate, accumulated, threshold };
+        if (computeLast && q.step === q.total - 1) {
+          return { reuse: false, reason: "the last step is always computed", data };
+        }
+        if (!q.reusable) return { reuse: false, reason: "no residual to reuse", data };
+        if (accumulated < threshold) {
+          return {
+            reuse: true,
+            reason: `accumulated rescaled input change ${accumulated.toFixed(4)} < threshold ${threshold}`,
+            data,
+          };
+        }
+        return {
+          reuse: false,
+          reason: `accumulated rescaled input change ${accumulated.toFixed(4)} ≥ threshold ${threshold}`,
+          data,
+        };
+      },
+      update() {
+        accumulated = 0;
+      },
+    };
+  },
+};
