@@ -69,6 +69,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       p: () => Promise<{ code: number; stderr: string }>,
       host: RegExp,
       dev: RegExp,
+      authenticates = true,
     ) => {
       const before = paired.log.length;
       const r = await p();
@@ -81,6 +82,9 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
         `${name}: device log ${JSON.stringify(paired.log.slice(before))}`,
       );
       assert.ok(!paired.log.slice(before).some((l) => /^paired/.test(l)));
+      // refused before authentication: no session opened, so nothing could load
+      const opened = paired.log.slice(before).some((l) => /^session opened/.test(l));
+      assert.equal(opened, authenticates, `${name}: session opened`);
       // the device frees its session slot once the connection is gone
       await paired.idle();
     };
@@ -89,12 +93,14 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       async () => cli(await recipeFor("unpaired", join(tmp, "nobody.json"))),
       /^odsora: error: Cannot connect to the iOS device at '127\.0\.0\.1:\d+': Cannot open a session for host 'host-[0-9a-f]+' \('odsora'\): it is not paired with device 'proof-phone'/,
       /Cannot open a session for host .* it is not paired/,
+      false,
     );
     await run(
       "wrong key",
       async () => cli(await recipeFor("wrong", wrongKeys)),
       /^odsora: error: Cannot connect to the iOS device at .*: Cannot authenticate host 'host-[0-9a-f]+': its proof does not match the key paired with it/,
       /Cannot authenticate host .* its proof does not match/,
+      false,
     );
     await run(
       "replayed frame",
