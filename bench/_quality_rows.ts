@@ -24,6 +24,8 @@ export interface QualityRow {
   totalS: number;
   calls: number;
   leapStep: number | null;
+  /** Steps whose model call the row's step cache reused (empty without a cache). */
+  reusedSteps: number[];
 }
 
 /**
@@ -50,6 +52,7 @@ export async function qualityRows(
           bundle: bundleDir,
           sampler: row.sampler,
           token_ops: row.token_ops,
+          ...(row.step_cache ? { step_cache: row.step_cache } : {}),
           scheduler: { name: "resident" },
           "output.dir": join(dir, row.name),
           "output.formats": ["gif"],
@@ -67,6 +70,7 @@ export async function qualityRows(
         totalS,
         calls: result.calls,
         leapStep: leap && leap.type === "decision" ? leap.step : null,
+        reusedSteps: events.flatMap((e) => (e.type === "cache" && e.reused ? [e.step] : [])),
       });
     }
   } finally {
