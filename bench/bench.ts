@@ -55,17 +55,22 @@ const OPTIONS = {
   "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
   out: { type: "string", default: join(ROOT, "bench", "report.json") },
   timeline: { type: "string", default: join(ROOT, "bench", "timeline.json") },
+  engine: { type: "string", default: "inline" },
+  workers: { type: "string", default: "1" },
+  address: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
 /** Usage text of `deno task bench`. */
 const USAGE = `usage: deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--frames N] [--tokens N]
                        [--steps N] [--threads N] [--rows a,b] [--quality-bundle DIR] [--quality-recipe FILE]
-                       [--out bench/report.json] [--timeline bench/timeline.json] [--help]
+                       [--out bench/report.json] [--timeline bench/timeline.json]
+                       [--engine inline|local|ray] [--workers N] [--address ADDR] [--help]
 
 Speed and memory rows run the denoiser of --bundle (default: STDiT3-XL with random weights, built once);
 quality rows (SSIM/PSNR vs the baseline's video) run --quality-bundle (default: models/default) first, and a
-dynamic-LPL row's speed run leaps where dynamic LPL leapt on that trained model.
+dynamic-LPL row's speed run leaps where dynamic LPL leapt on that trained model. --engine local|ray runs the
+quality rows on \`deno task batch\`'s worker processes or on Ray (same videos; inline: in this process).
 Rows: ${ROWS.map((r) => r.name).join(", ")} (the baseline always runs).`;
 
 const parsed = (() => {
@@ -81,6 +86,20 @@ if (args.help) {
   console.log(USAGE);
   Deno.exit(0);
 }
+
+// Where the quality rows run: this process, or `deno task batch`'s worker processes / Ray (same videos).
+const qualityEngine = (() => {
+  const engine = args.engine, workers = Number(args.workers);
+  if (engine !== "inline" && engine !== "local" && engine !== "ray") {
+    console.error(`bench: error: Cannot bench: --engine '${engine}' is not 'inline', 'local' or 'ray'`);
+    Deno.exit(2);
+  }
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`bench: error: Cannot bench: --workers '${args.workers}' is not a positive integer`);
+    Deno.exit(2);
+  }
+  return { engine, workers, address: args.address } as const;
+})();
 
 if (!existsSync(join(args.bundle, "bundle.json")) && resolve(args.bundle) === XL) {
   console.log(`bench: building the STDiT3-XL random-weight denoiser bundle in ${XL} (once; ~5 GB, minutes)`);
@@ -152,7 +171,7 @@ console.log(
 // The quality half first: dynamic LPL's leap on the trained model decides where its speed row leaps.
 const qualityBundle = resolve(args["quality-bundle"]);
 const quality = existsSync(join(qualityBundle, "bundle.json"))
-  ? await qualityRows(args["quality-recipe"], qualityBundle, rows)
+  ? await qualityRows(args["quality-recipe"], qualityBundle, rows, qualityEngine)
   : null;
 if (!quality) {
   console.log(

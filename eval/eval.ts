@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { type Frames, framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
+import { generateRemote } from "../batch/remote.ts";
 import { writeTextAtomic } from "./_write.ts";
 import { analyzeClip } from "./analyze.ts";
 import { clipPsnr, clipSsim } from "./fidelity.ts";
@@ -26,13 +27,16 @@ import { findWorldFile, readWorld, slowestDisplacement, type World } from "./wor
 /** Usage text of `deno task eval`. */
 export const USAGE = `usage: deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
                       [--variant default|lpl-15|tdtm-15|all|every|a,b] [--out eval/report.json]
-                      [--batch 8] [--world FILE] [--help]
+                      [--batch 8] [--world FILE] [--engine inline|local|ray] [--workers N]
+                      [--address ADDR] [--help]
 
 Generates one clip per prompt and variant and scores colour, shape, motion and background from the pixels.
 Motion counts only when the object moved at least half the world's slowest displacement over the clip
 (world.json: --world, else beside the prompt file, else in the recipe's bundle). Every non-default variant
 is also compared with the default variant's clip of the same prompt and seed (SSIM, PSNR); the default
-variant runs first as that reference even when not asked for.`;
+variant runs first as that reference even when not asked for. --engine local|ray runs the same chunks
+(same prompts and seeds, so the same clips) on \`deno task batch\`'s worker processes or on Ray (a local
+instance on 127.0.0.1, or the cluster at --address); inline (default) runs them in this process.`;
 
 /** The clips of one variant and the seconds generation took. */
 export interface VariantClips {
@@ -56,6 +60,76 @@ export interface VariantReport {
   items: ScoredItem[];
 }
 
+/** The recipe overrides of one chunk of prompts under `variant` (its seed: the recipe's + chunk index). */
+function chunkOverrides(
+  variant: string,
+  chunk: readonly EvalPrompt[],
+  seed: number,
+  out: string,
+  start: number,
+): Record<string, unknown> {
+  return {
+    ...VARIANTS[variant],
+    prompt: undefined,
+    prompts: chunk.map((p) => p.prompt),
+    seed,
+    "output.dir": out,
+    "output.name": `chunk_${start}`,
+    "output.formats": ["png"],
+  };
+}
+
+/** Where the clips are generated: in this process (default) or on a batch engine (`local` / `ray`). */
+export interface EvalEngine {
+  engine?: "inline" | "local" | "ray";
+  workers?: number;
+  address?: string;
+}
+
+/**
+ * The same chunks as {@link generateClips} for every variant at once, run on a batch engine (worker
+ * processes here, or Ray): the same recipe, prompts and seeds, so the same clips.
+ */
+export async function generateClipsRemote(
+  prompts: readonly EvalPrompt[],
+  recipe: string,
+  variants: readonly string[],
+  options: { batch?: number; log?: (line: string) => void } & EvalEngine,
+): Promise<Map<string, VariantClips>> {
+  const batch = options.batch ?? 8;
+  const base = await loadRecipe(recipe);
+  const runs = variants.flatMap((variant) => {
+    const chunks = [];
+    for (let start = 0; start < prompts.length; start += batch) {
+      const chunk = prompts.slice(start, start + batch);
+      chunks.push({
+        recipe,
+        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, ".", start),
+      });
+    }
+    return chunks;
+  });
+  const results = await generateRemote(runs, {
+    engine: options.engine === "ray" ? "ray" : "local",
+    workers: options.workers,
+    address: options.address,
+    log: options.log,
+  });
+  const out = new Map<string, VariantClips>();
+  let next = 0;
+  for (const variant of variants) {
+    const clips: Frames[] = [];
+    let seconds = 0;
+    for (let start = 0; start < prompts.length; start += batch) {
+      const r = results[next++];
+      seconds += r.seconds;
+      for (let i = 0; i < r.video.dims[0]; i++) clips.push(framesFromVideo(r.video, i));
+    }
+    out.set(variant, { variant, clips, seconds });
+  }
+  return out;
+}
+
 /** Generate a clip for every prompt with `recipe` under `variant`, `batch` prompts a run (seed + chunk index). */
 export async function generateClips(
   prompts: readonly EvalPrompt[],
@@ -72,15 +146,7 @@ export async function generateClips(
     for (let start = 0; start < prompts.length; start += batch) {
       const chunk = prompts.slice(start, start + batch);
       const run = await loadRecipe(recipe, {
-        overrides: {
-          ...VARIANTS[variant],
-          prompt: undefined,
-          prompts: chunk.map((p) => p.prompt),
-          seed: base.seed + start / batch,
-          "output.dir": out,
-          "output.name": `chunk_${start}`,
-          "output.formats": ["png"],
-        },
+        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, out, start),
       });
       const t0 = performance.now();
       const result = await generate(run);
@@ -145,12 +211,17 @@ export async function evaluate(
   recipe: string,
   variants: readonly string[],
   world: World,
-  options: { batch?: number; log?: (line: string) => void } = {},
+  options: { batch?: number; log?: (line: string) => void } & EvalEngine = {},
 ): Promise<VariantReport[]> {
-  const reference = await generateClips(prompts, recipe, "default", options);
+  const remote = options.engine && options.engine !== "inline"
+    ? await generateClipsRemote(prompts, recipe, [...new Set(["default", ...variants])], options)
+    : null;
+  const reference = remote?.get("default") ?? await generateClips(prompts, recipe, "default", options);
   const reports: VariantReport[] = [];
   for (const v of variants) {
-    const run = v === "default" ? reference : await generateClips(prompts, recipe, v, options);
+    const run = v === "default"
+      ? reference
+      : remote?.get(v) ?? await generateClips(prompts, recipe, v, options);
     reports.push(scoreVariant(prompts, run, recipe, world, v === "default" ? null : reference.clips));
   }
   return reports;
@@ -184,6 +255,9 @@ async function main(args: string[]): Promise<number> {
       out: { type: "string", default: "eval/report.json" },
       batch: { type: "string", default: "8" },
       world: { type: "string" },
+      engine: { type: "string", default: "inline" },
+      workers: { type: "string", default: "1" },
+      address: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -196,6 +270,17 @@ async function main(args: string[]): Promise<number> {
   if (!Number.isInteger(batch) || batch < 1) {
     throw new EvalError(`Cannot evaluate: --batch '${values.batch}' is not a positive integer`);
   }
+  const engine = values.engine!;
+  if (engine !== "inline" && engine !== "local" && engine !== "ray") {
+    throw new EvalError(`Cannot evaluate: --engine '${engine}' is not 'inline', 'local' or 'ray'`);
+  }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new EvalError(`Cannot evaluate: --workers '${values.workers}' is not a positive integer`);
+  }
+  if (values.address !== undefined && engine !== "ray") {
+    throw new EvalError("Cannot evaluate: --address needs --engine ray");
+  }
   const variants = parseVariants(values.variant!);
   const prompts = await readPrompts(values.prompts!);
   const base = await loadRecipe(values.recipe!);
@@ -203,6 +288,9 @@ async function main(args: string[]): Promise<number> {
   const reports = await evaluate(prompts, values.recipe!, variants, world, {
     batch,
     log: (l) => console.error(l),
+    engine,
+    workers,
+    address: values.address,
   });
   console.log(
     "variant    n   color shape motion backgr | held-out: color shape motion backgr | motion ratio | " +
