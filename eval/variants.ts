@@ -21,12 +21,12 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   },
   // TeaCache at the bench's threshold (bench/_rows.ts): reuse the last residual while the model's input
   // has barely changed
-  cache: { step_cache: { name: "teacache", threshold: 0.5 } },
+  cache: { step_cache: { name: "teacache", threshold: 0.3 } },
   "all-cache": {
     sampler: { name: "lpl", leapAt: 15 },
     token_ops: [{ name: "tdtm", mergeSteps: 15 }],
     scheduler: { name: "ci-dl", budget: "24MiB", prefetch: 1, residentLast: true },
-    step_cache: { name: "teacache", threshold: 0.5 },
+    step_cache: { name: "teacache", threshold: 0.3 },
   },
 };
 
