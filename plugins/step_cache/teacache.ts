@@ -1,6 +1,6 @@
 /**
  * TeaCache (Liu et al., "Timestep Embedding Tells: It's Time to Cache for Video Diffusion Model", CVPR
- * 2025, github.com/ali-vilab/TeaCache) as a step cache: the relative L1 change of the first block's
+ * 2025, arXiv 2411.19108, github.com/ali-vilab/TeaCache) as a step cache: the relative L1 change of the first block's
  * timestep-modulated input between consecutive calls, rescaled by a polynomial fitted to how much the
  * middle blocks' residual changes (`deno task calibrate`), is accumulated; while the sum stays below
  * `threshold` the call reuses the last computed residual, otherwise it computes and the sum restarts.
