@@ -19,8 +19,12 @@ export interface ReportRow {
   budget_bytes: number | null;
   /** The planner's bound on weights + working memory. */
   plan_peak_bytes: number;
-  /** Whether peak − start RSS, less the lanes' fixed start-up (settings.block_memory.laneBytes each), stayed within the budget (null without a budget). */
+  /** Whether the raw added peak RSS (peak − start, lanes and all, nothing subtracted) stayed within the budget (null without a budget). */
   within_budget: boolean | null;
+  /** The run's measure-then-adapt note after the first pass (its re-plan and why), null without a budget. */
+  replan?: string | null;
+  /** Resident blocks of the first pass's plan (the final plan's are `resident_blocks`). */
+  first_plan_resident?: number | null;
   overlap: number | null;
   ssim: number | null;
   psnr: number | null;

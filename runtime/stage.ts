@@ -18,6 +18,7 @@ import type {
   MemoryScheduler,
   Plan,
   PlanOp,
+  StageInfo,
   StageName,
   TensorMap,
 } from "./types.ts";
@@ -37,11 +38,25 @@ export interface OpenStageOptions {
   signal?: AbortSignal;
   /** `performance.now()` at run start (event times are ms since then); defaults to now. */
   origin?: number;
+  /** Start the plan's lanes (the run measures them: runtime/run_memory.ts); defaults to `executor.start`. */
+  startLanes?: (lanes: number) => Promise<void>;
+  /** Blocks whose weights are read sparsely (token embeddings): loaded mapped, not faulted in. */
+  sparse?: ReadonlySet<string>;
+  /** Bytes a block holds once loaded and run, where not its file bytes (a sparse block's touched rows). */
+  blockBytes?: Readonly<Record<string, number>>;
+  /**
+   * Called after each pass with the plan in use: return a new plan (the stage's next passes use it) or
+   * null to keep it. The run's measure-then-adapt step (runtime/run_memory.ts) re-plans here.
+   */
+  adapt?: (info: { pass: number; plan: Plan; stage: StageInfo }) => Plan | null | Promise<Plan | null>;
 }
 
 /** A planned stage, ready to run passes. */
 export interface StageRunner {
+  /** The plan in use (the last one after a re-plan). */
   readonly plan: Plan;
+  /** Every plan the stage used, first to last. */
+  readonly plans?: readonly Plan[];
   /** Run one pass over the blocks on a copy of `env`; returns the environment after the last block. */
   run(env: TensorMap, pass: number): Promise<TensorMap>;
   /**
@@ -91,12 +106,13 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   const work = options.workBytes ?? 0;
   const blocks: BlockInfo[] = spec.blocks.map((b) => ({
     name: b.name,
-    bytes: b.bytes,
+    bytes: options.blockBytes?.[b.name] ?? b.bytes,
     workBytes: typeof work === "number" ? work : work[b.name] ?? 0,
   }));
+  const info: StageInfo = { stage, blocks, passes };
   let plan: Plan;
   try {
-    plan = scheduler.plan({ stage, blocks, passes }, budget);
+    plan = scheduler.plan(info, budget);
   } catch (e) {
     if (e instanceof OdsoraError) throw e;
     throw new PluginError(
@@ -108,7 +124,9 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   }
   checkPlan(plan, spec.blocks.map((b) => b.name), scheduler.name);
   signal?.throwIfAborted();
-  await executor.start(plan.lanes);
+  const startLanes = options.startLanes ?? ((lanes: number) => executor.start(lanes));
+  await startLanes(plan.lanes);
+  const plans: Plan[] = [plan];
 
   const byName = new Map(spec.blocks.map((b) => [b.name, b]));
   let env: TensorMap = {};
@@ -118,7 +136,15 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     stage,
     executor,
     refs: new Map(
-      spec.blocks.map((b) => [b.name, { stage, name: b.name, path: blockPath(bundle, b), bytes: b.bytes }]),
+      spec.blocks.map((b) => [b.name, {
+        stage,
+        name: b.name,
+        path: blockPath(bundle, b),
+        bytes: b.bytes,
+        ...(options.sparse?.has(b.name) ? { sparse: true } : {}),
+        // under a budget, blocks load and unload as the run measures them (BlockRef.budgeted)
+        ...(budget.bytes !== null ? { budgeted: true } : {}),
+      }]),
     ),
     order: new Map(spec.blocks.map((b, i) => [b.name, i])),
     loaded: new Map(),
@@ -161,9 +187,26 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     signal,
   };
   let setupDone = false;
+  /** The setup ops still to run (after a re-plan: the new plan's loads of blocks not already loaded). */
+  let setup = plan.setup;
   let broken: unknown = null;
   let closed = false;
   let lastPass = 0;
+
+  /** Switch to `next` between passes: unload what it does not keep, start its lanes, load the rest later. */
+  const switchPlan = async (next: Plan, pass: number) => {
+    checkPlan(next, spec.blocks.map((b) => b.name), scheduler.name);
+    const laneIn = new Map(next.setup.filter((op) => op.op === "load").map((op) => [op.block, op.lane]));
+    const keep = new Set(next.resident.filter((b) => ctx.loaded.get(b)?.lane === laneIn.get(b)));
+    const unloads = [...ctx.loaded.entries()].filter(([b]) => !keep.has(b))
+      .map(([block, e]) => ({ op: "unload" as const, block, lane: e.lane }));
+    await runOps(unloads, ctx, pass);
+    await startLanes(next.lanes);
+    setup = next.setup.filter((op) => !(op.op === "load" && keep.has(op.block)));
+    setupDone = false;
+    plan = next;
+    plans.push(next);
+  };
 
   const runPassOps = async (input: TensorMap, pass: number, ops: readonly PlanOp[]): Promise<TensorMap> => {
     if (closed) throw new StageError(`Cannot run stage '${stage}': its runner is closed`, stage);
@@ -176,9 +219,15 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     try {
       if (!setupDone) {
         setupDone = true;
-        await runOps(plan.setup, ctx, pass);
+        await runOps(setup, ctx, pass);
       }
       await runOps(ops, ctx, pass);
+      // The pass is over once its last block ran: the run may re-plan before the next one.
+      const lastRun = plan.pass.findLast((op) => op.op === "run");
+      if (options.adapt && lastRun && ops.includes(lastRun)) {
+        const next = await options.adapt({ pass, plan, stage: info });
+        if (next && next !== plan) await switchPlan(next, pass);
+      }
     } catch (e) {
       broken = e;
       throw e;
@@ -189,7 +238,10 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   };
 
   return {
-    plan,
+    get plan() {
+      return plan;
+    },
+    plans,
     run: (input, pass) => runPassOps(input, pass, plan.pass),
     runPart: async (input, pass, blocks) => {
       const unknown = [...blocks].filter((b) => !byName.has(b));

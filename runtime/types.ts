@@ -227,9 +227,17 @@ export interface StageInfo {
   passes: number;
 }
 
-/** The memory budget for a stage: `null` = unlimited. */
+/**
+ * The memory budget for a stage's plan: `null` = unlimited. `bytes` is what the plan may add: the runtime
+ * has already taken out what the run holds (measured) and the stage's own fixed costs. A plan that needs
+ * more lanes than `lanesRunning` pays `laneBytes` (measured start-up of a lane) for each one it adds.
+ */
 export interface Budget {
   bytes: number | null;
+  /** Measured (or, before any lane ran, bounded) bytes one more lane adds when it starts; 0 when absent. */
+  laneBytes?: number;
+  /** Lanes already running (they cost nothing more); 0 when absent. */
+  lanesRunning?: number;
 }
 
 /** One operation of a plan, carried out on a lane (a worker owning its sessions). */
@@ -254,7 +262,7 @@ export interface Plan {
   setup: PlanOp[];
   pass: PlanOp[];
   teardown: PlanOp[];
-  /** The planner's bound on loaded weights + working memory at any moment, bytes. */
+  /** The planner's bound on loaded weights + working memory + lanes it starts, at any moment, bytes. */
   peakBytes: number;
   budgetBytes: number | null;
 }
@@ -282,12 +290,30 @@ export interface BlockRef {
    * load. Absent or `false` for blocks kept across passes.
    */
   transient?: boolean;
+  /**
+   * The block reads its weights sparsely (a token-embedding lookup): an executor should leave them
+   * memory-mapped and not fault them in, so only the rows a run touches become resident.
+   */
+  sparse?: boolean;
+  /**
+   * The run's memory budget counts this block as it measured it: an executor loads it without pre-packed
+   * weight copies and hands the memory it frees back to the OS when it unloads (so that freed heap does
+   * not pile up across the streamed blocks outside the plan).
+   */
+  budgeted?: boolean;
 }
 
 /** A block an executor has loaded. */
 export interface LoadedBlock {
   readonly ref: BlockRef;
   readonly id: number;
+}
+
+/** The budget an executor's device offers when the recipe sets none (the `ios` executor: the phone's memory). */
+export interface ExecutorBudget {
+  bytes: number;
+  /** Where the figure came from, for the report (e.g. the device, its `availableBytes`, the margin). */
+  source: Record<string, string | number>;
 }
 
 /** An executor plugin. */
@@ -300,6 +326,11 @@ export interface Executor {
   run(block: LoadedBlock, feeds: TensorMap): Promise<TensorMap>;
   unload(block: LoadedBlock): Promise<void>;
   memory(): Promise<{ residentBytes: number; availableBytes: number; rssBytes: number }>;
+  /**
+   * Optional: the memory budget to plan against when the recipe gives none (an executor whose blocks run
+   * on another machine knows that machine's memory; the local executor leaves it out: unlimited).
+   */
+  defaultBudget?(): Promise<ExecutorBudget>;
   close(): Promise<void>;
 }
 

@@ -9,8 +9,8 @@
  */
 import { z } from "zod";
 import { availableBytes } from "../runtime/memory.ts";
-import type { MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
-import { checkEachBlock } from "./_budget.ts";
+import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { checkEachBlock, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 
@@ -36,7 +36,8 @@ export interface CiDlOptions {
 
 /**
  * The plan with the most prefetch (up to `prefetch`) and then the most resident blocks that fits
- * `budget`, or `null` when not even one block at a time fits.
+ * `budget` (the lanes it starts included, see {@link Budget}), or `null` when not even one block at a time
+ * fits. A number is a budget with no lane cost.
  *
  * @example
  * ```ts
@@ -46,17 +47,19 @@ export interface CiDlOptions {
  */
 export function fitStreamingPlan(
   stage: StageInfo,
-  budget: number,
+  budget: number | Budget,
   prefetch: number,
   residentLastFirst = false,
 ): { plan: StreamingPlan; peakBytes: number } | null {
+  const b: Budget = typeof budget === "number" ? { bytes: budget } : budget;
+  const limit = b.bytes ?? Infinity;
   for (let depth = prefetch; depth >= 0; depth--) {
     for (let k = stage.blocks.length; k >= 0; k--) {
       // keeping the last block too (when it is not among the first k) lets a reused step load nothing
       for (const residentLast of residentLastFirst && k < stage.blocks.length - 1 ? [true, false] : [false]) {
         const plan = streamingPlan(stage, { resident: k, prefetch: depth, residentLast });
-        const peakBytes = planPeakBytes(plan, stage.blocks);
-        if (peakBytes <= budget) return { plan, peakBytes };
+        const peakBytes = planPeakBytes(plan, stage.blocks) + laneCost(b, plan.lanes);
+        if (peakBytes <= limit) return { plan, peakBytes };
       }
     }
   }
@@ -85,8 +88,9 @@ export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
       kind: "scheduler",
       plan(stage, budget): Plan {
         const bytes = budget.bytes ?? availableBytes();
-        checkEachBlock("ci-dl", stage, { bytes });
-        const fit = fitStreamingPlan(stage, bytes, prefetch, residentLast)!; // sequential streaming fits once each block does
+        checkEachBlock("ci-dl", stage, { ...budget, bytes });
+        // sequential streaming fits once each block does
+        const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch, residentLast)!;
         return {
           scheduler: "ci-dl",
           stage: stage.stage,

@@ -85,6 +85,23 @@ Deno.test("ci-dl plan() without a budget uses the machine's available memory", (
   assert.deepEqual(p.resident, names); // 49 bytes fit any machine
 });
 
+Deno.test("ci-dl pays for the lanes it starts: a lane priced out of the budget leaves one lane", () => {
+  const scheduler = ciDl.create(ciDl.options.parse({ prefetch: 1 }));
+  const total = SMALL_STAGE.blocks.reduce((s, b) => s + b.bytes + b.workBytes, 0);
+  let bytes = total;
+  let free = scheduler.plan(SMALL_STAGE, { bytes });
+  while (free.lanes === 1 && bytes > 1) {
+    free = scheduler.plan(SMALL_STAGE, { bytes: bytes = Math.floor(bytes * 0.9) });
+  }
+  assert.equal(free.lanes, 2, "some budget streams with prefetch on two lanes");
+  const priced = scheduler.plan(SMALL_STAGE, { bytes, laneBytes: total, lanesRunning: 1 });
+  assert.equal(priced.lanes, 1);
+  assert.ok(priced.peakBytes <= bytes);
+  // lanes already running cost nothing more
+  const running = scheduler.plan(SMALL_STAGE, { bytes, laneBytes: total, lanesRunning: 2 });
+  assert.deepEqual(running.pass, free.pass);
+});
+
 Deno.test("ci-dl plan() with residentLast keeps the last block loaded too when it fits, and runs it last", () => {
   const p = ciDl.create(ciDl.options.parse({ residentLast: true })).plan(SMALL_STAGE, { bytes: 42 });
   assert.deepEqual(p.resident, ["embed", "spatial_00", "final"]); // 40 for the first two + 2

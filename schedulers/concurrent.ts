@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { MemoryScheduler, Plan, PluginDefinition } from "../runtime/types.ts";
-import { checkBudget } from "./_budget.ts";
+import { checkBudget, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { streamingPlan } from "./_streaming_plan.ts";
 
@@ -45,7 +45,7 @@ export const concurrent: PluginDefinition<"scheduler", typeof concurrentOptions>
       kind: "scheduler",
       plan(stage, budget): Plan {
         const sections = streamingPlan(stage, { resident: 0, prefetch });
-        const peakBytes = planPeakBytes(sections, stage.blocks);
+        const peakBytes = planPeakBytes(sections, stage.blocks) + laneCost(budget, sections.lanes);
         checkBudget(
           "concurrent",
           stage,

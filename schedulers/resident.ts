@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
-import { checkBudget, checkEachBlock, laneWorkBytes } from "./_budget.ts";
+import { checkBudget, checkEachBlock, laneCost, laneWorkBytes } from "./_budget.ts";
 
 /** Options of `resident` (none). */
 const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
@@ -25,7 +25,7 @@ export function planResident(stage: StageInfo, budget: Budget): Plan {
   checkEachBlock("resident", stage, budget);
   const weights = stage.blocks.reduce((s, b) => s + b.bytes, 0);
   const work = laneWorkBytes(stage);
-  const peakBytes = weights + work;
+  const peakBytes = weights + work + laneCost(budget, 1);
   checkBudget("resident", stage, peakBytes, budget, `keeping all ${stage.blocks.length} blocks loaded`);
   const names = stage.blocks.map((b) => b.name);
   return {

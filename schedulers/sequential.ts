@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { Budget, MemoryScheduler, Plan, PlanOp, PluginDefinition, StageInfo } from "../runtime/types.ts";
-import { blockNeed, checkEachBlock } from "./_budget.ts";
+import { blockNeed, checkEachBlock, laneCost } from "./_budget.ts";
 
 /** Options of `sequential` (none). */
 const sequentialOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
@@ -36,7 +36,7 @@ export function planSequential(stage: StageInfo, budget: Budget): Plan {
     setup: [],
     pass,
     teardown: [],
-    peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))),
+    peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))) + laneCost(budget, 1),
     budgetBytes: budget.bytes,
   };
 }

@@ -1,6 +1,7 @@
 """The default model's trainers: exact resume, deterministic steps, sampling helpers."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from export.train.common import load_checkpoint, step_rng
 VAE_ARGS = ["--steps", "3", "2", "1", "--batch", "2", "1", "1", "--eval-clips", "1", "--stats-clips", "16",
             "--save-minutes", "100", "--threads", "1"]
 DIT_ARGS = ["--steps", "3", "--batch", "2", "--clips", "4", "--save-minutes", "100", "--threads", "1"]
+BUCKET_ARGS = ["--buckets", "--steps", "2", "--clips", "2", "--warmup", "1", "--ema", "0.9", "--save-minutes", "100",
+               "--threads", "1"]
 
 
 def _same_state(a: dict, b: dict) -> None:
@@ -41,6 +44,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for _ in range(2):
             train_dit.main(["--out", str(root / "b/dit.pt"), "--vae", str(root / "a/vae.pt"), *DIT_ARGS,
                             "--stop-after", "2"])
+        # The bucket stages: fine-tuned from the finished checkpoints, straight (c) and stopped/resumed (d).
+        for d in ("c", "d"):
+            (root / d).mkdir()
+            shutil.copy(root / "a/vae.pt", root / d / "vae.pt")
+            shutil.copy(root / "a/dit.pt", root / d / "dit.pt")
+        train_vae.main(["--out", str(root / "c/vae.pt"), *VAE_ARGS, "--bucket-steps", "2"])
+        train_dit.main(["--out", str(root / "c/dit.pt"), "--vae", str(root / "c/vae.pt"), *BUCKET_ARGS])
+        for _ in range(2):
+            train_vae.main(["--out", str(root / "d/vae.pt"), *VAE_ARGS, "--bucket-steps", "2", "--stop-after", "1"])
+            train_dit.main(["--out", str(root / "d/dit.pt"), "--vae", str(root / "c/vae.pt"), *BUCKET_ARGS,
+                            "--stop-after", "1"])
     finally:
         os.chdir(cwd)
     return {"root": root}
@@ -61,6 +75,24 @@ def test_dit_resumed_run_equals_uninterrupted(trained: dict) -> None:
     for k in ("dit", "t5", "ema_dit", "ema_t5"):
         _same_state(a[k], b[k])
     assert not torch.equal(a["dit"]["final_layer.linear.weight"], a["ema_dit"]["final_layer.linear.weight"])
+
+
+def test_bucket_stages_fine_tune_the_finished_checkpoints_and_resume_exactly(trained: dict) -> None:
+    root = trained["root"]
+    va, vc, vd = (load_checkpoint(root / d / "vae.pt") for d in "acd")
+    assert vc["bucket_step"] == vd["bucket_step"] == 2 and vc["done"]
+    _same_state(vc["model"], vd["model"])
+    assert torch.equal(vc["model"]["scale"], va["model"]["scale"])  # the DiT's latent scale is kept
+    assert not torch.equal(vc["model"]["temporal_vae.encoder.conv_in.conv.weight"],
+                           va["model"]["temporal_vae.encoder.conv_in.conv.weight"])
+    a, c, d = (load_checkpoint(root / x / "dit.pt") for x in "acd")
+    assert c["stage"] == d["stage"] == "buckets" and c["step"] == d["step"] == 2
+    assert c["init"]["step"] == a["step"] == 3
+    for k in ("dit", "t5", "ema_dit", "ema_t5"):
+        _same_state(c[k], d[k])
+    assert not torch.equal(c["dit"]["final_layer.linear.weight"], a["dit"]["final_layer.linear.weight"])
+    with pytest.raises(train_dit.TrainError, match="add --buckets"):
+        train_dit.main(["--out", str(root / "c/dit.pt"), "--vae", str(root / "c/vae.pt"), *DIT_ARGS])
 
 
 def test_dit_refuses_an_unfinished_vae(tmp_path: Path) -> None:
@@ -119,7 +151,7 @@ def test_exported_bundle_matches_the_trained_torch_model(trained: dict) -> None:
     out = root / "bundle"
     doc = json.loads((out / "bundle.json").read_text())
     assert doc["source"]["kind"] == "trained" and doc["text"]["prompt_suffix"] == ""
-    assert doc["video"] == {"fps": 8, "default_frames": 17, "default_height": 64, "default_width": 64}
+    assert doc["video"] == {"fps": 8, "default_frames": 34, "default_height": 64, "default_width": 64}
     dit, t5, tok, _ = load_text_to_video(root / "a/dit.pt")
     vae = load_vae(root / "a/vae.pt")
     with torch.no_grad():

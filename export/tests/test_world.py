@@ -37,7 +37,7 @@ def test_objects_stay_inside_the_frame_and_move_their_way() -> None:
                 assert o.r <= x <= cfg.width - o.r and o.r <= y <= cfg.height - o.r
             dx, dy = o.end[0] - o.start[0], o.end[1] - o.start[1]
             ux, uy = MOTIONS[o.motion]
-            assert dx * ux + dy * uy >= cfg.travel_range[0] - 1e-6 and (dx * uy == 0 and dy * ux == 0)
+            assert dx * ux + dy * uy >= cfg.speed_range[0] * (cfg.frames - 1) - 1e-6 and (dx * uy == 0 and dy * ux == 0)
 
 
 @pytest.mark.parametrize("shape, fill", [("circle", np.pi / 4), ("square", 1.0), ("triangle", 0.5)])

@@ -9,7 +9,8 @@ from __future__ import annotations
 from export.models.stdit3_config import STDiT3Config
 from export.world.clips import WorldConfig
 
-WORLD = WorldConfig(frames=17, height=64, width=64)
+WORLD = WorldConfig(frames=17, height=64, width=64)  # the first training stage's clips (train_vae, train_dit)
+DEFAULT_FRAMES = 34    # the shipped model's default length (10 latent frames), trained in the bucket stage
 FPS = 8
 TEXT_MAX_LENGTH = 24
 

@@ -5,6 +5,12 @@ exists; keeps EMA copies of both networks for sampling; stop it any time (the la
 `--save-minutes` old) and run the same command again to continue.
 
     scripts/py -m export.train.dit [--steps 20000] [--device cuda] [--threads 1]
+    scripts/py -m export.train.dit --buckets --threads 2 --clips 256 --steps 1000 --lr 2e-4 --warmup 100 --ema 0.995
+
+`--buckets` trains on export/train/buckets.py's buckets (images, 17 and 34 frames; 64x64 and 48x64), one
+bucket a batch. When the checkpoint at `--out` was trained without buckets, the bucket stage starts from
+its weights and EMA (fine-tuning; step 0, fresh optimizer, EMA decay `--ema` from the first step) and
+saves over it with `stage: "buckets"`; a bucket checkpoint resumes like any other.
 """
 from __future__ import annotations
 
@@ -18,8 +24,9 @@ from tokenizers import Tokenizer
 from transformers import T5EncoderModel
 
 from export.train import default_model as dm
-from export.train.dit_latents import training_latents
-from export.train.dit_steps import rf_step
+from export.train.buckets import BUCKETS
+from export.train.dit_latents import bucket_latents, training_latents
+from export.train.dit_steps import bucket_rf_step, rf_step
 from export.models.stdit3 import STDiT3
 from export.models.t5 import hf_config
 from export.world.tokenizer_words import build_tokenizer
@@ -61,28 +68,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save-minutes", type=float, default=5.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--stop-after", type=int, default=0, help="save and stop after this many steps (0: run to --steps)")
+    ap.add_argument("--buckets", action="store_true", help="train on the buckets (--clips clips per bucket)")
+    ap.add_argument("--warmup", type=int, default=500)
     args = ap.parse_args(argv)
     device = setup(args.threads, args.device)
     log = Log(args.out.with_name(args.out.stem + "_log.jsonl"))
+    stage = "buckets" if args.buckets else "single"
 
     vae = load_vae(args.vae).to(device)
-    latents = training_latents(vae, args.clips, args.seed, device, log=log)
+    if args.buckets:
+        latents = [bucket_latents(vae, i, BUCKETS, args.clips, args.seed, device, log=log) for i in range(len(BUCKETS))]
+    else:
+        latents = training_latents(vae, args.clips, args.seed, device, log=log)
     del vae
     tok = build_tokenizer()
     torch.manual_seed(args.seed)
     dit, t5 = build_models(tok.get_vocab_size())
-    step, elapsed, opt_state = 0, 0.0, None
+    step, elapsed, opt_state, init = 0, 0.0, None, None
     ema_dit, ema_t5 = copy.deepcopy(dit), copy.deepcopy(t5)
     if args.out.exists() and not args.fresh:
         ck = load_checkpoint(args.out)
-        if ck.get("seed") != args.seed or ck.get("clips") != args.clips:
+        ck_stage = ck.get("stage", "single")
+        fine_tune = args.buckets and ck_stage == "single"
+        if ck_stage == "buckets" and not args.buckets:
+            raise TrainError(f"Cannot resume '{args.out}': it is a bucket checkpoint (add --buckets)")
+        if not fine_tune and (ck.get("seed") != args.seed or ck.get("clips") != args.clips):
             raise TrainError(f"Cannot resume '{args.out}': it used seed '{ck.get('seed')}' and clips "
                              f"'{ck.get('clips')}', not '{args.seed}' and '{args.clips}'")
         tok = Tokenizer.from_str(ck["tokenizer"])
         for m, k in ((dit, "dit"), (t5, "t5"), (ema_dit, "ema_dit"), (ema_t5, "ema_t5")):
             m.load_state_dict(ck[k])
-        step, elapsed, opt_state = ck["step"], ck["elapsed"], ck["optimizer"]
-        log(event="resume", step=step, steps=args.steps, lr=args.lr)
+        if fine_tune:
+            init = {"step": ck["step"], "elapsed": ck["elapsed"], "seed": ck["seed"], "clips": ck["clips"]}
+            log(event="fine-tune", from_step=ck["step"], steps=args.steps, lr=args.lr)
+        else:
+            step, elapsed, opt_state, init = ck["step"], ck["elapsed"], ck["optimizer"], ck.get("init")
+            log(event="resume", step=step, steps=args.steps, lr=args.lr)
     for m in (dit, t5, ema_dit, ema_t5):
         m.to(device)
     ema_dit.eval(), ema_t5.eval()
@@ -94,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     t_start, last_save, window = time.time(), time.time(), []
 
     def save() -> None:
-        save_checkpoint({"kind": "odsora.dit", "seed": args.seed, "clips": args.clips, "step": step,
+        save_checkpoint({"kind": "odsora.dit", "stage": stage, "init": init,
+                         "buckets": [b.name for b in BUCKETS] if args.buckets else None,
+                         "seed": args.seed, "clips": args.clips, "step": step,
                          "elapsed": elapsed + time.time() - t_start, "tokenizer": tok.to_str(),
                          "dit": dit.state_dict(), "t5": t5.state_dict(), "ema_dit": ema_dit.state_dict(),
                          "ema_t5": ema_t5.state_dict(), "optimizer": opt.state_dict(),
@@ -104,14 +127,18 @@ def main(argv: list[str] | None = None) -> None:
     dit.train(), t5.train()
     done_here = 0
     while step < args.steps:
-        set_lr(opt, cosine_lr(step, args.steps, args.lr, warmup=500, floor=0.1))
-        rng, gen = step_rng(args.seed, 0, step)
-        loss = rf_step(dit, t5, tok, latents, args.seed, rng, gen, args.batch, device)["loss"]
+        set_lr(opt, cosine_lr(step, args.steps, args.lr, warmup=args.warmup, floor=0.1))
+        if args.buckets:
+            rng, gen = step_rng(args.seed, 1, step)
+            loss = bucket_rf_step(dit, t5, tok, latents, BUCKETS, args.seed, rng, gen, device)["loss"]
+        else:
+            rng, gen = step_rng(args.seed, 0, step)
+            loss = rf_step(dit, t5, tok, latents, args.seed, rng, gen, args.batch, device)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
+        decay = args.ema if init is not None else min(args.ema, (1 + step) / (10 + step))
         ema_update(ema_dit, dit, decay)
         ema_update(ema_t5, t5, decay)
         step += 1

@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 from transformers import T5EncoderModel
 
 from export.train import default_model as dm
+from export.train.buckets import Bucket, bucket_spec, pick_bucket
 from export.models.stdit3 import STDiT3
 from export.world.tokenizer_words import encode
 from export.world.clips import sample_spec
@@ -36,11 +37,12 @@ def sample_s(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(rng.random(n) < 0.5, uniform, logit).clip(1e-4, 1 - 1e-4)
 
 
-def conditioning(batch: int, device: torch.device) -> dict[str, torch.Tensor]:
+def conditioning(batch: int, device: torch.device, height: int = dm.WORLD.height, width: int = dm.WORLD.width
+                 ) -> dict[str, torch.Tensor]:
     """The fps/height/width inputs of the default model's videos."""
     return {"fps": torch.full((batch,), float(dm.FPS), device=device),
-            "height": torch.tensor([float(dm.WORLD.height)], device=device),
-            "width": torch.tensor([float(dm.WORLD.width)], device=device)}
+            "height": torch.tensor([float(height)], device=device),
+            "width": torch.tensor([float(width)], device=device)}
 
 
 def rf_step(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, latents: torch.Tensor, data_seed: int,
@@ -50,6 +52,14 @@ def rf_step(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, latents: torch.Tens
     idx = rng.integers(0, latents.shape[0], size=batch)
     x0 = latents[torch.from_numpy(idx)].to(device)
     captions = [caption(sample_spec(data_seed, int(i), "train", dm.WORLD), rng) for i in idx]
+    return rf_loss(dit, t5, tok, x0, captions, rng, gen, device, dm.WORLD.height, dm.WORLD.width)
+
+
+def rf_loss(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, x0: torch.Tensor, captions: list[str],
+            rng: np.random.Generator, gen: torch.Generator, device: torch.device, height: int, width: int
+            ) -> dict[str, torch.Tensor]:
+    """The rectified-flow loss of latents x0 [B, C, t, h, w] of `height`×`width` videos and their captions."""
+    batch = x0.shape[0]
     y, mask = embed_text(t5, tok, captions, device)
     drop = torch.from_numpy(rng.random(batch) < CFG_DROPOUT).to(device)
     y = torch.where(drop[:, None, None], dit.null_caption()[None].to(y.dtype), y)
@@ -57,6 +67,18 @@ def rf_step(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, latents: torch.Tens
     eps = torch.randn(x0.shape, generator=gen).to(device)
     sv = s[:, None, None, None, None]
     xt = (1 - sv) * x0 + sv * eps
-    out = dit(xt, s * 1000.0, y, mask=mask, **conditioning(batch, device))
+    out = dit(xt, s * 1000.0, y, mask=mask, **conditioning(batch, device, height, width))
     loss = F.mse_loss(out[:, : x0.shape[1]], x0 - eps)
     return {"loss": loss}
+
+
+def bucket_rf_step(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, latents: list[torch.Tensor],
+                   buckets: tuple[Bucket, ...], data_seed: int, rng: np.random.Generator, gen: torch.Generator,
+                   device: torch.device) -> dict[str, torch.Tensor]:
+    """One rectified-flow loss on a batch of one bucket (drawn by weight): its batch size, length and size."""
+    bi = pick_bucket(rng, buckets)
+    b = buckets[bi]
+    idx = rng.integers(0, latents[bi].shape[0], size=b.batch)
+    x0 = latents[bi][torch.from_numpy(idx)].to(device)
+    captions = [caption(bucket_spec(data_seed, bi, int(i), buckets), rng) for i in idx]
+    return {**rf_loss(dit, t5, tok, x0, captions, rng, gen, device, b.height, b.width), "bucket": bi}

@@ -27,7 +27,7 @@ from export.onnx.vae import export_vae
 from export.models.weights import WeightSource
 from export.world.world_json import trained_configs, write_world_json
 
-VIDEO = {"fps": dm.FPS, "default_frames": dm.WORLD.frames, "default_height": dm.WORLD.height,
+VIDEO = {"fps": dm.FPS, "default_frames": dm.DEFAULT_FRAMES, "default_height": dm.WORLD.height,
          "default_width": dm.WORLD.width}
 
 

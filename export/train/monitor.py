@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
+from export.train import default_model as dm
 from export.train.common import TRAIN_DIR, Log, load_checkpoint, setup
 from export.train.dit import build_models, load_vae
 from export.train.rf_sample import decode_frames, sample_latents
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--raw", action="store_true", help="use the raw (not EMA) weights")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--keep", type=Path, help="write the clips here instead of a temp folder")
+    ap.add_argument("--frames", type=int, default=dm.DEFAULT_FRAMES)
+    ap.add_argument("--height", type=int, default=dm.WORLD.height)
+    ap.add_argument("--width", type=int, default=dm.WORLD.width)
     args = ap.parse_args(argv)
     device = setup(args.threads, "cpu")
     dit, t5, tok, step = load_text_to_video(args.dit, ema=not args.raw)
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         chunk = items[start:start + 8]
         seeds = [1000 + start + i for i in range(len(chunk))]
         z = sample_latents(dit, t5, tok, [c["prompt"] for c in chunk], seeds, steps=args.steps,
-                           cfg_scale=args.cfg, device=device)
-        for i, (c, frames) in enumerate(zip(chunk, decode_frames(vae, z))):
+                           cfg_scale=args.cfg, device=device, frames=args.frames, height=args.height, width=args.width)
+        for i, (c, frames) in enumerate(zip(chunk, decode_frames(vae, z, args.frames))):
             name = f"gen_{start + i:04d}.rgb"
             (out / name).write_bytes(frames.tobytes())
             labels.append({**c, "file": name, "frames": frames.shape[0], "height": frames.shape[1],
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     res = subprocess.run(["deno", "run", "-A", "eval/score.ts", str(out)], capture_output=True, text=True, check=True)
     report = json.loads(res.stdout)
     Log(args.dit.with_name("monitor_log.jsonl"))(step=step, ema=not args.raw, n=report["n"], cfg=args.cfg,
+                                         frames=args.frames, size=f"{args.height}x{args.width}",
                                          accuracy=report["accuracy"], heldout=report["heldout_accuracy"])
     if not args.keep:
         for p in out.iterdir():

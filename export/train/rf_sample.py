@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 from transformers import T5EncoderModel
 
 from export.train import default_model as dm
+from export.train.buckets import latent_frames
 from export.train.dit_steps import conditioning, embed_text
 from export.models.stdit3 import STDiT3
 from export.models.vae import VideoAutoencoderPipeline, pipeline_decode
@@ -31,23 +32,23 @@ def rflow_timesteps(steps: int, height: int, width: int, frames: int, shift: boo
 
 def latent_shape(frames: int, height: int, width: int) -> tuple[int, int, int, int]:
     """[C, t, h, w] of the latent of a `frames`×`height`×`width` video (spec §3.4)."""
-    q, r = divmod(frames, dm.CHUNK_FRAMES)
-    t = dm.CHUNK_LATENTS * q + (math.ceil(r / 4) if r else 0)
-    return (dm.SPATIAL_VAE["latent_channels"], t, height // 8, width // 8)
+    return (dm.SPATIAL_VAE["latent_channels"], latent_frames(frames), height // 8, width // 8)
 
 
 @torch.no_grad()
 def sample_latents(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, prompts: list[str], seeds: list[int], *,
-                   steps: int = 30, cfg_scale: float = 7.0, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+                   steps: int = 30, cfg_scale: float = 7.0, device: torch.device = torch.device("cpu"),
+                   frames: int = dm.DEFAULT_FRAMES, height: int = dm.WORLD.height, width: int = dm.WORLD.width
+                   ) -> torch.Tensor:
     """Euler + CFG from seeded noise (torch.randn with each seed on CPU) → latents [B, C, t, h, w]."""
     n = len(prompts)
-    shape = latent_shape(dm.WORLD.frames, dm.WORLD.height, dm.WORLD.width)
+    shape = latent_shape(frames, height, width)
     z = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]).to(device)
     y, mask = embed_text(t5, tok, prompts, device)
     null = dit.null_caption()[None].expand_as(y).to(y.dtype)
     y2, mask2 = torch.cat([y, null]), torch.cat([mask, mask])
-    cond = conditioning(2 * n, device)
-    ts = rflow_timesteps(steps, dm.WORLD.height, dm.WORLD.width, dm.WORLD.frames)
+    cond = conditioning(2 * n, device, height, width)
+    ts = rflow_timesteps(steps, height, width, frames)
     for i, t in enumerate(ts):
         out = dit(torch.cat([z, z]), torch.full((2 * n,), t, device=device), y2, mask=mask2, **cond)
         v_cond, v_null = out[:, : z.shape[1]].chunk(2)
@@ -58,9 +59,9 @@ def sample_latents(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, prompts: lis
 
 
 @torch.no_grad()
-def decode_frames(vae: VideoAutoencoderPipeline, z: torch.Tensor) -> np.ndarray:
+def decode_frames(vae: VideoAutoencoderPipeline, z: torch.Tensor, frames: int = dm.DEFAULT_FRAMES) -> np.ndarray:
     """Latents → uint8 frames [B, F, H, W, 3] by Open-Sora's save rule (clamp, (x+1)/2·255 + 0.5, truncate)."""
-    video = pipeline_decode(vae, z, dm.WORLD.frames, chunk_latents=dm.CHUNK_LATENTS, chunk_frames=dm.CHUNK_FRAMES,
+    video = pipeline_decode(vae, z, frames, chunk_latents=dm.CHUNK_LATENTS, chunk_frames=dm.CHUNK_FRAMES,
                             micro_batch=dm.SPATIAL_MICRO_BATCH)
     x = ((video.clamp(-1, 1) + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
     return x.permute(0, 2, 3, 4, 1).cpu().numpy()

@@ -46,6 +46,14 @@ def temporal_step(vae: VideoAutoencoderPipeline, rng: np.random.Generator, gen: 
     """Temporal VAE on spatial latents of `batch` clips: latent MSE + pixel loss through the spatial decoder."""
     specs = random_specs(rng, batch, int(rng.integers(2**31)), "train", dm.WORLD)
     x = video_tensor(np.stack([render(s) for s in specs])).to(device)
+    return clip_loss(vae, x, rng, gen, device, joint)
+
+
+def clip_loss(vae: VideoAutoencoderPipeline, x: torch.Tensor, rng: np.random.Generator, gen: torch.Generator,
+              device: torch.device, joint: bool, pixel_frames: int | None = None) -> dict[str, torch.Tensor]:
+    """The temporal/joint loss of clips x [B, 3, F, H, W] (F ≤ one temporal chunk; F = 1 is an image).
+
+    The pixel loss decodes `pixel_frames` random frames a clip (all when joint, 4 otherwise, by default)."""
     with torch.no_grad():
         zs = spatial_encode(vae.spatial_vae.module, x)[0] * SCALING_FACTOR
     tv = vae.temporal_vae
@@ -54,7 +62,7 @@ def temporal_step(vae: VideoAutoencoderPipeline, rng: np.random.Generator, gen: 
     nf = zs.shape[2]
     rec = tv.decode(z)[:, :, (-nf) % tv.time_factor:]
     lat = F.mse_loss(rec, zs) / zs.var().clamp_min(1e-6)
-    n_pix = nf if joint else 4
+    n_pix = min(nf, pixel_frames or (nf if joint else 4))
     idx = torch.from_numpy(np.sort(rng.choice(nf, size=n_pix, replace=False))).to(device)
     dec = vae.spatial_vae.module.decode(
         rec.index_select(2, idx).permute(0, 2, 1, 3, 4).flatten(0, 1) / SCALING_FACTOR)

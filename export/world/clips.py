@@ -21,6 +21,8 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 MOTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 HELDOUT: tuple[tuple[str, str], ...] = (("yellow", "triangle"), ("blue", "square"))
 SPLITS = ("train", "heldout", "all")
+# Pixels per frame. 1.15 is the fastest a 34-frame clip can move across 64 pixels with the largest object.
+SPEED_RANGE: tuple[float, float] = (0.75, 1.15)
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,13 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Sizes and sampling ranges of the world (pixels; travel is over the whole clip)."""
+    """Sizes and sampling ranges of the world (pixels; speed in pixels per frame, so a clip of F frames
+    travels speed·(F − 1) and every length and size shows the world's speeds)."""
     frames: int = 17
     height: int = 64
     width: int = 64
     r_range: tuple[float, float] = (8.0, 12.0)
-    travel_range: tuple[float, float] = (20.0, 30.0)
+    speed_range: tuple[float, float] = SPEED_RANGE
     two_object_prob: float = 0.1
     heldout: tuple[tuple[str, str], ...] = field(default=HELDOUT)
 
@@ -59,7 +62,7 @@ class WorldConfig:
 def _sample_object(rng: np.random.Generator, cfg: WorldConfig, color: str, shape: str) -> ObjectSpec:
     motion = str(rng.choice(list(MOTIONS)))
     r = float(rng.uniform(*cfg.r_range))
-    travel = float(rng.uniform(*cfg.travel_range))
+    travel = float(rng.uniform(*cfg.speed_range)) * max(cfg.frames - 1, 0)
     dx, dy = MOTIONS[motion]
     margin = r + 1.0
 
@@ -76,6 +79,12 @@ def _sample_object(rng: np.random.Generator, cfg: WorldConfig, color: str, shape
     return ObjectSpec(shape, color, motion, r, (x0, y0), (x1, y1))
 
 
+def travel_fits(cfg: WorldConfig) -> bool:
+    """Whether the fastest, largest object of `cfg` can cross its canvas on either axis within the frame."""
+    travel = cfg.speed_range[1] * max(cfg.frames - 1, 0)
+    return travel <= min(cfg.height, cfg.width) - 2 * (cfg.r_range[1] + 1.0)
+
+
 def _combo(rng: np.random.Generator, cfg: WorldConfig, split: str) -> tuple[str, str]:
     if split == "heldout":
         return cfg.heldout[int(rng.integers(len(cfg.heldout)))]
@@ -90,6 +99,9 @@ def sample_spec(seed: int, index: int, split: str = "train", cfg: WorldConfig = 
     """The clip spec number `index` of `split` for `seed` (same arguments, same clip, on any machine)."""
     if split not in SPLITS:
         raise ValueError(f"Cannot sample clip: split '{split}' is not one of {SPLITS}")
+    if not travel_fits(cfg):
+        raise ValueError(f"Cannot sample clip: {cfg.frames} frames at up to {cfg.speed_range[1]} px/frame do not "
+                         f"fit a {cfg.height}x{cfg.width} canvas")
     rng = np.random.default_rng([seed, index, SPLITS.index(split)])
     background = str(rng.choice(list(BACKGROUNDS)))
     if objects is None:

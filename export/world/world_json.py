@@ -24,13 +24,8 @@ SCHEMA = "odsora.world/1"
 
 
 def travel_range(cfg: WorldConfig) -> tuple[float, float]:
-    """An object's displacement range over a whole clip of `cfg` (pixels): speed x (frames - 1) when the
-    world moves objects at per-frame speeds, else its travel range over the clip."""
-    speed = getattr(cfg, "speed_range", None)
-    if speed is not None:
-        return float(speed[0]) * (cfg.frames - 1), float(speed[1]) * (cfg.frames - 1)
-    lo, hi = cfg.travel_range
-    return float(lo), float(hi)
+    """An object's displacement range over a whole clip of `cfg` (pixels): speed x (frames - 1)."""
+    return float(cfg.speed_range[0]) * (cfg.frames - 1), float(cfg.speed_range[1]) * (cfg.frames - 1)
 
 
 def clip_entry(cfg: WorldConfig) -> dict:
@@ -59,12 +54,8 @@ def write_world_json(path: Path, configs: Sequence[WorldConfig]) -> None:
 
 
 def trained_configs() -> list[WorldConfig]:
-    """The clip sizes the default model is trained on (its buckets when it has them, else its one size)."""
-    from export.train import default_model as dm
-    try:
-        from .train_buckets import BUCKETS, bucket_world
-    except ImportError:
-        return [dm.WORLD]
+    """The clip sizes the default model is trained on (its buckets, export/train/buckets.py)."""
+    from export.train.buckets import BUCKETS, bucket_world
     return [bucket_world(b) for b in BUCKETS]
 
 
