@@ -26,7 +26,7 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   "all-cache": {
     sampler: { name: "lpl", leapAt: 15 },
     token_ops: [{ name: "tdtm", mergeSteps: 15 }],
-    scheduler: { name: "ci-dl", budget: "24MiB", prefetch: 1, residentLast: true },
+    scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1, residentLast: true },
     step_cache: { name: "teacache", threshold: 0.3 },
   },
 };
