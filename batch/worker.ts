@@ -82,7 +82,9 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
     }
     const g0 = performance.now();
     const decisions: RunEvent[] = [];
-    const result = await generate(recipe, { emit: (e) => void (e.type === "decision" && decisions.push(e)) });
+    const result = await generate(recipe, {
+      emit: (e) => void ((e.type === "decision" || e.type === "cache") && decisions.push(e)),
+    });
     const generateMs = performance.now() - g0;
     const files: Record<string, string> = {};
     result.outputs.forEach((sample, i) => {

@@ -26,7 +26,7 @@ import { findWorldFile, readWorld, slowestDisplacement, type World } from "./wor
 
 /** Usage text of `deno task eval`. */
 export const USAGE = `usage: deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
-                      [--variant default|lpl-15|tdtm-15|all|every|a,b] [--out eval/report.json]
+                      [--variant default|lpl-15|tdtm-15|all|cache|all-cache|every|a,b] [--out eval/report.json]
                       [--batch 8] [--world FILE] [--engine inline|local|ray] [--workers N]
                       [--address ADDR] [--help]
 

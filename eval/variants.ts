@@ -1,7 +1,7 @@
 /**
  * The evaluation's recipe variants: the recipe as written, and the paper's techniques applied to it
  * (LPL leaping at 15 of 30 steps, TDTM merging for the first 15 steps, and all three with CI-DL streaming
- * within a budget below what the stage holds).
+ * within a budget below what the stage holds), and a step cache alone and with all three.
  *
  * @module
  */
@@ -19,6 +19,15 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
     // start-up, ~46 MiB here): the default model's denoiser weights (9.9 MB) plus the working memory of a
     // batch of 8 prompts with CFG (~15 MiB) do not fit, so blocks stream and the first ones stay resident.
     scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1 },
+  },
+  // TeaCache at the bench's threshold (bench/_rows.ts): reuse the last residual while the model's input
+  // has barely changed
+  cache: { step_cache: { name: "teacache", threshold: 0.3 } },
+  "all-cache": {
+    sampler: { name: "lpl", leapAt: 15 },
+    token_ops: [{ name: "tdtm", mergeSteps: 15 }],
+    scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1, residentLast: true },
+    step_cache: { name: "teacache", threshold: 0.3 },
   },
 };
 
