@@ -22,7 +22,7 @@ import { encodePng } from "../runtime/png.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
 import { EvalError, readPrompts } from "./prompt_file.ts";
-import { parseVariants, VARIANTS } from "./variants.ts";
+import { parseVariants, variantOverrides } from "./variants.ts";
 import { findWorldFile, readWorld, slowestDisplacement } from "./world.ts";
 
 /** Usage text of the contact sheet tool. */
@@ -152,7 +152,7 @@ async function main(args: string[]): Promise<number> {
     for (const v of variants) {
       const run = await loadRecipe(values.recipe!, {
         overrides: {
-          ...VARIANTS[v],
+          ...variantOverrides(v, base.frames),
           prompt: undefined,
           prompts: pick.prompts,
           seed: pick.seed,

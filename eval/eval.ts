@@ -21,7 +21,7 @@ import { analyzeClip } from "./analyze.ts";
 import { clipPsnr, clipSsim } from "./fidelity.ts";
 import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
-import { parseVariants, VARIANTS } from "./variants.ts";
+import { parseVariants, variantOverrides } from "./variants.ts";
 import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";
 
 /** Usage text of `deno task eval`. */
@@ -63,13 +63,14 @@ export interface VariantReport {
 /** The recipe overrides of one chunk of prompts under `variant` (its seed: the recipe's + chunk index). */
 function chunkOverrides(
   variant: string,
+  frames: number | null,
   chunk: readonly EvalPrompt[],
   seed: number,
   out: string,
   start: number,
 ): Record<string, unknown> {
   return {
-    ...VARIANTS[variant],
+    ...variantOverrides(variant, frames),
     prompt: undefined,
     prompts: chunk.map((p) => p.prompt),
     seed,
@@ -104,7 +105,7 @@ export async function generateClipsRemote(
       const chunk = prompts.slice(start, start + batch);
       chunks.push({
         recipe,
-        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, ".", start),
+        overrides: chunkOverrides(variant, base.frames, chunk, base.seed + start / batch, ".", start),
       });
     }
     return chunks;
@@ -146,7 +147,7 @@ export async function generateClips(
     for (let start = 0; start < prompts.length; start += batch) {
       const chunk = prompts.slice(start, start + batch);
       const run = await loadRecipe(recipe, {
-        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, out, start),
+        overrides: chunkOverrides(variant, base.frames, chunk, base.seed + start / batch, out, start),
       });
       const t0 = performance.now();
       const result = await generate(run);

@@ -31,6 +31,31 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   },
 };
 
+/** The clip length the fixed budgets of {@link VARIANTS} are sized for. */
+export const BUDGET_FRAMES = 17;
+
+/**
+ * The overrides of variant `name` for a recipe of `frames` frames (null: the bundle's default, taken as
+ * {@link BUDGET_FRAMES}). A denoiser budget in MiB grows with the clip length as (frames / 17)^1.5: a block
+ * call's working memory grows with the latent frames, its temporal attention with their square (24 MiB at 17
+ * frames, 68 MiB at 34: measured at 34 frames, 48 MiB left one block at a time 2 MiB over).
+ *
+ * @example
+ * ```ts
+ * import { variantOverrides } from "./variants.ts";
+ * (variantOverrides("all", 34).scheduler as { budget: { denoiser: string } }).budget.denoiser; // "68MiB"
+ * ```
+ */
+export function variantOverrides(name: string, frames: number | null): Record<string, unknown> {
+  const v = structuredClone(VARIANTS[name]) as Record<string, unknown>;
+  const scheduler = v.scheduler as { budget?: { denoiser?: string } } | undefined;
+  const mib = scheduler?.budget?.denoiser?.match(/^(\d+(?:\.\d+)?)MiB$/);
+  if (mib && frames !== null && frames > BUDGET_FRAMES) {
+    scheduler!.budget!.denoiser = `${Math.ceil(Number(mib[1]) * (frames / BUDGET_FRAMES) ** 1.5)}MiB`;
+  }
+  return v;
+}
+
 /** Parse a comma-separated variant list ("default,lpl-15" or "every"). */
 export function parseVariants(list: string): string[] {
   const names = list === "every"
