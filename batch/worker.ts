@@ -86,7 +86,7 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
     const decisions: RunEvent[] = [];
     const result = await generate(await withFallbackBundle(recipe, () => {}), {
       registry: builtins,
-      emit: (e) => void (e.type === "decision" && decisions.push(e)),
+      emit: (e) => void ((e.type === "decision" || e.type === "cache") && decisions.push(e)),
     });
     const generateMs = performance.now() - g0;
     const files: Record<string, string> = {};

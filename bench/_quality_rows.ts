@@ -26,6 +26,8 @@ export interface QualityRow {
   totalS: number;
   calls: number;
   leapStep: number | null;
+  /** Steps whose model call the row's step cache reused (empty without a cache). */
+  reusedSteps: number[];
 }
 
 /** Where the quality rows run: in this process (default) or on a batch engine (`deno task batch`'s). */
@@ -41,6 +43,7 @@ function rowOverrides(row: RowSpec, bundleDir: string, dir: string): Record<stri
     bundle: bundleDir,
     sampler: row.sampler,
     token_ops: row.token_ops,
+    ...(row.step_cache ? { step_cache: row.step_cache } : {}),
     scheduler: { name: "resident" },
     "output.dir": join(dir, row.name),
     "output.formats": ["gif"],
@@ -99,6 +102,7 @@ export async function qualityRows(
         totalS,
         calls,
         leapStep: leap && leap.type === "decision" ? leap.step : null,
+        reusedSteps: decisions.flatMap((e) => (e.type === "cache" && e.reused ? [e.step] : [])),
       });
     });
   } finally {

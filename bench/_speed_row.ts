@@ -11,7 +11,15 @@ import { local } from "../runtime/executor_local.ts";
 import { availableBytes } from "../runtime/memory.ts";
 import { adaptiveStage, openStageMemory, RunMemory, type RunMemoryReport } from "../runtime/run_memory.ts";
 import { openStage } from "../runtime/stage.ts";
-import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
+import type {
+  MemoryScheduler,
+  Plan,
+  RunEvent,
+  Sampler,
+  StepCache,
+  Tensor,
+  TokenOp,
+} from "../runtime/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
 
 /** The denoiser inputs every row shares. */
@@ -33,6 +41,7 @@ export interface RowPlugins {
   tokenOps: TokenOp[];
   scheduler: MemoryScheduler;
   budgetBytes: number | null;
+  stepCache?: StepCache | null;
 }
 
 /** A measured row. */
@@ -51,6 +60,11 @@ export interface RowRun {
   /** The row's run memory: budget, lanes, first and final plan, re-plan notes (runtime/run_memory.ts). */
   memory: RunMemoryReport;
   leapStep: number | null;
+  /** Model calls a step cache reused. */
+  reusedCalls: number;
+  /** Denoiser block loads during the passes that reused / computed (setup loads excluded). */
+  loadsReused: number;
+  loadsComputed: number;
 }
 
 /**
@@ -114,6 +128,7 @@ export async function runRow(
         runner,
         sampler: plugins.sampler,
         tokenOps: plugins.tokenOps,
+        stepCache: plugins.stepCache ?? null,
         ...inputs,
         emit,
       });
@@ -129,6 +144,8 @@ export async function runRow(
   const totalS = (performance.now() - origin) / 1000;
   const setup = setupSpan(timelineOf(events), plan.resident);
   const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);
+  const reused = new Set(events.flatMap((e) => (e.type === "cache" && e.reused ? [e.call] : [])));
+  const loads = timelineOf(events).filter((o) => o.op === "load" && !plan.resident.includes(o.block));
   return {
     ...run,
     plan,
@@ -139,5 +156,8 @@ export async function runRow(
     startRssBytes: memory.startRssBytes,
     memory: memory.report(stageOf(bundle, "denoiser").blocks.reduce((a, b) => a + b.bytes, 0)),
     leapStep: leap && leap.type === "decision" ? leap.step : null,
+    reusedCalls: reused.size,
+    loadsReused: loads.filter((o) => reused.has(o.pass)).length,
+    loadsComputed: loads.filter((o) => !reused.has(o.pass)).length,
   };
 }

@@ -141,3 +141,20 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
     await inputs.executor.close();
   }
 });
+
+Deno.test("runtime/ names no caching method (the step-cache kind is generic)", () => {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const path = join(dir, e.name);
+      if (e.isDirectory) walk(path);
+      else if (
+        e.name.endsWith(".ts") && /teacache|easycache|magcache|lemica/i.test(Deno.readTextFileSync(path))
+      ) {
+        found.push(path);
+      }
+    }
+  };
+  walk(join(ROOT, "runtime"));
+  assert.deepEqual(found, []);
+});

@@ -1,7 +1,7 @@
 /**
  * EasyCache (Zhou et al., "Less is Enough: Training-Free Video Diffusion Acceleration via Runtime-Adaptive
- * Caching", 2025, github.com/H-EmbodVis/EasyCache) as a step cache, with no calibration: after two computed
- * calls it knows the transformation rate k = |Δ output| / |Δ input| (mean L1 of the middle blocks' output
+ * Caching", 2025, arXiv 2507.02860, github.com/H-EmbodVis/EasyCache) as a step cache, with no calibration:
+ * after two computed calls it knows the transformation rate k = |Δ output| / |Δ input| (mean L1 of the middle blocks' output
  * and input changes between them); at a later call it estimates the relative output change as
  * k·|Δ input| / |last output| and accumulates it; while the sum stays below `threshold` the call reuses the
  * last computed residual. The first `warmup` calls and the last step always compute.

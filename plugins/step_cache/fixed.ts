@@ -1,6 +1,6 @@
 /**
- * A fixed reuse schedule (as LeMiCa, Gao et al., "LeMiCa: Lexicographic Minimax Path Caching", NeurIPS
- * 2025, precomputes one): the calls at the listed steps reuse the last computed residual, every other call
+ * A fixed reuse schedule (as LeMiCa precomputes one: Gao et al., "LeMiCa: Lexicographic Minimax Path
+ * Caching for Efficient Diffusion-Based Video Generation", NeurIPS 2025, arXiv 2511.00090): the calls at the listed steps reuse the last computed residual, every other call
  * computes. An empty list reuses nothing.
  *
  * @module
