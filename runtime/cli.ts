@@ -116,7 +116,8 @@ export async function main(args: string[]): Promise<number> {
     );
     const result = await generate(recipe, {
       registry: builtins,
-      emit: progress ? (e) => progress.emit(e) : undefined,
+      // the progress bar reads stages, steps and blocks: no preview is ever made for the terminal
+      observers: progress ? [{ types: ["stage", "step", "block"], on: (e) => progress.emit(e) }] : [],
       signal: controller.signal,
       warn,
     });

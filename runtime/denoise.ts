@@ -10,6 +10,7 @@
 import { type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { runSampler } from "./sample.ts";
+import type { RunContext } from "./run_context.ts";
 import type { StageRunner } from "./stage.ts";
 import {
   addScaled,
@@ -26,7 +27,6 @@ import {
   toFloat32,
 } from "./tensor.ts";
 import type {
-  Emit,
   ModelFn,
   Sampler,
   StepCache,
@@ -39,7 +39,7 @@ import type {
 } from "./types.ts";
 
 /** Options of {@link denoise}. */
-export interface DenoiseOptions {
+export interface DenoiseOptions extends Pick<RunContext, "emit" | "signal"> {
   bundle: Bundle;
   runner: StageRunner;
   sampler: Sampler;
@@ -60,7 +60,6 @@ export interface DenoiseOptions {
   /** Video size in pixels (the position-embedding scale uses it). */
   height: number;
   width: number;
-  emit: Emit;
   signal?: AbortSignal;
 }
 

@@ -9,11 +9,10 @@ import { blockPath, type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { releaseTensor } from "./tensor.ts";
 import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";
+import type { RunContext } from "./run_context.ts";
 import type {
   BlockInfo,
   Budget,
-  Emit,
-  Executor,
   LoadedBlock,
   MemoryScheduler,
   Plan,
@@ -24,22 +23,14 @@ import type {
 } from "./types.ts";
 
 /** Options of {@link openStage}. */
-export interface OpenStageOptions {
+export interface OpenStageOptions extends RunContext {
   bundle: Bundle;
   stage: StageName;
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
   /** How many passes the run makes at most (the planner may keep blocks resident across them). */
   passes: number;
   /** Working memory of one block inference at this run's shapes: one figure for all, or per block name. */
   workBytes?: number | Readonly<Record<string, number>>;
-  emit: Emit;
-  signal?: AbortSignal;
-  /** `performance.now()` at run start (event times are ms since then); defaults to now. */
-  origin?: number;
-  /** Start the plan's lanes (the run measures them: runtime/run_memory.ts); defaults to `executor.start`. */
-  startLanes?: (lanes: number) => Promise<void>;
   /** Blocks whose weights are read sparsely (token embeddings): loaded mapped, not faulted in. */
   sparse?: ReadonlySet<string>;
   /** Bytes a block holds once loaded and run, where not its file bytes (a sparse block's touched rows). */

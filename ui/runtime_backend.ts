@@ -18,9 +18,6 @@ import { recipeFile } from "./safe_path.ts";
 import { builtins } from "../builtins.ts";
 import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
-/** The token op the form's "merge steps" knob drives. */
-const TDTM = "tdtm";
-
 /** A plugin reference as the form shows it. */
 export interface PluginChoice {
   /** Built-in name, or null when the recipe names a module (`plugin: ./x.ts`). */
@@ -37,8 +34,8 @@ export interface RecipeSummary {
   seed: number;
   steps: number;
   sampler: PluginChoice;
-  /** TDTM merge steps (0 when the recipe has no `tdtm` token op). */
-  mergeSteps: number;
+  /** The recipe's token ops, in order. */
+  tokenOps: PluginChoice[];
   scheduler: PluginChoice;
   /** The budget in the recipe's syntax, or null for unlimited. */
   budget: string | null;
@@ -62,9 +59,6 @@ function budgetText(budget: Recipe["budget"]): string | null {
 }
 
 function summarize(name: string, recipe: Recipe): RecipeSummary {
-  const tdtm = recipe.tokenOps.find((op) => op.name === TDTM);
-  const defaults = builtins.definitions("token-op").find((d) => d.name === TDTM)?.options.safeParse({});
-  const fallback = (defaults?.success ? (defaults.data as { mergeSteps?: number }).mergeSteps : 0) ?? 0;
   return {
     name,
     bundle: basename(recipe.bundle),
@@ -72,7 +66,7 @@ function summarize(name: string, recipe: Recipe): RecipeSummary {
     seed: recipe.seed,
     steps: recipe.steps,
     sampler: choice(recipe.sampler),
-    mergeSteps: tdtm ? Number(tdtm.mergeSteps ?? fallback) : 0,
+    tokenOps: recipe.tokenOps.map(choice),
     scheduler: choice(recipe.scheduler),
     budget: budgetText(recipe.budget),
   };
@@ -89,14 +83,8 @@ function overridesFor(request: RunRequest, base: Recipe, runDir: string): Record
     "output.formats": ["mp4", "gif"],
   };
   if (request.sampler) overrides.sampler = { name: request.sampler.name, ...request.sampler.options };
-  if (request.mergeSteps !== undefined) {
-    const at = base.tokenOps.findIndex((op) => op.name === TDTM);
-    const ops = base.tokenOps.filter((op) => op.name !== TDTM);
-    if (request.mergeSteps > 0) {
-      const tdtm = { ...(at >= 0 ? base.tokenOps[at] : { name: TDTM }), mergeSteps: request.mergeSteps };
-      ops.splice(at >= 0 ? at : ops.length, 0, tdtm);
-    }
-    overrides.token_ops = ops;
+  if (request.tokenOps) {
+    overrides.token_ops = request.tokenOps.map((op) => ({ name: op.name, ...op.options }));
   }
   if (request.scheduler) {
     const budget = request.scheduler.budget === undefined
@@ -142,7 +130,11 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
       return out;
     },
     plugins() {
-      return Promise.resolve({ sampler: pluginList("sampler"), scheduler: pluginList("scheduler") });
+      return Promise.resolve({
+        sampler: pluginList("sampler"),
+        "token-op": pluginList("token-op"),
+        scheduler: pluginList("scheduler"),
+      });
     },
     async prepare(request, runDir) {
       const file = recipeFile(recipesDir, request.recipe);
