@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadBundle, nullCaption, stageOf } from "../runtime/bundle.ts";
 import { ExecutorError, PluginError } from "../runtime/errors.ts";
 import { local } from "../runtime/executor_local.ts";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { resolvePlugin } from "../builtins.ts";
 import { gaussianNoise } from "../runtime/rng.ts";
 import { full } from "../runtime/tensor.ts";
 import type { Executor, MemoryScheduler, PluginDefinition, RunEvent } from "../runtime/types.ts";
@@ -12,6 +12,7 @@ import { denoiseWith } from "../tests/_denoise_with.ts";
 import { tinyBundle } from "../tests/_e2e.ts";
 import { ios, IosExecutor } from "./executor.ts";
 import { pairedLoopback } from "./_paired.ts";
+import { instantiate } from "../runtime/registry.ts";
 import { frameLimitFor, parseDims } from "./device_trust.ts";
 
 async function denoiseOn(dir: string, executor: Executor, scheduler: MemoryScheduler) {
@@ -22,7 +23,7 @@ async function denoiseOn(dir: string, executor: Executor, scheduler: MemorySched
   const yMask = full([1, L], 1);
   (yMask.data as Float32Array).fill(0, L - 2);
   return await denoiseWith(bundle, {
-    sampler: euler.create({}),
+    sampler: instantiate(euler),
     scheduler,
     noise: gaussianNoise([1, d.in_channels, 3, 4, 6], 11),
     y: gaussianNoise([1, L, Cc], 12),
@@ -46,7 +47,7 @@ Deno.test("ios executor over the loopback device gives latents bit-equal to the 
   const device = paired.device;
   try {
     const defs: PluginDefinition<"scheduler">[] = [resident, sequential, concurrent];
-    const schedulers = defs.map((d) => d.create(d.options.parse({})));
+    const schedulers = defs.map((d) => instantiate(d));
     const here = local.create(local.options.parse({ threads: 1 })); // the loopback device uses the same defaults
     const phone = new IosExecutor(
       ios.options.parse({ port: device.port, timeoutMs: 60_000, keys: paired.keysFile }),
@@ -201,7 +202,7 @@ Deno.test("the frame limit from the bundle's largest block input: the run fits a
     const paired = await pairedLoopback({ bundleDir: dir, maxFrameBytes: limit });
     const phone = new IosExecutor(ios.options.parse({ port: paired.device.port, keys: paired.keysFile }));
     try {
-      const run = denoiseOn(dir, phone, sequential.create(sequential.options.parse({})));
+      const run = denoiseOn(dir, phone, instantiate(sequential));
       if (ok) {
         assert.equal((await run).calls, 3);
         assert.equal(phone.device?.maxFrameBytes, fits);

@@ -11,6 +11,7 @@ import { pairedLoopback } from "../ios-bridge/_paired.ts";
 import { fromBase64, toBase64 } from "../ios-bridge/crypto.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
+import { builtins } from "../builtins.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
 const RECIPE = join(ROOT, "recipes", "default.yaml");
@@ -124,6 +125,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
     // the next, correct client: recipes/default.yaml on the "phone", bit-equal to the local run
     const local = await generate(
       await loadRecipe(RECIPE, { overrides: { "output.dir": join(tmp, "local") } }),
+      { registry: builtins },
     );
     const phone = await generate(
       await loadRecipe(RECIPE, {
@@ -132,6 +134,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
           executor: { name: "ios", port, keys: paired.keysFile, timeoutMs: 120_000 },
         },
       }),
+      { registry: builtins },
     );
     assert.ok(phone.video.data.length > 0 && phone.calls === local.calls);
     assert.deepEqual(phone.video.data, local.video.data, "bit-equal video");
