@@ -4,17 +4,14 @@ Public API used by the CLI / bundle writer:
 - `text_config_from_fixture(cfg_json)`, `text_config(name)` ("tiny", "xxl"): config dicts
 - `random_text_source(cfg, seed)`: a lazily generated random WeightSource (HF key names, HF init scales)
 - `export_text(cfg, source, out_dir, int8=False)`: writes out_dir/text/*.onnx, returns the stage object
-- `check_t5_fixture(fixture_dir, bundle_dir)`: (label, rel L2) of the bundle's text stage vs the fixture
 """
 from __future__ import annotations
 
 import gc
-import json
 import zlib
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 import torch
 
 from export.models import t5
@@ -142,25 +139,3 @@ def export_text(cfg: Mapping, source: WeightSource, out_dir: Path, *, int8: bool
         "output": "y",
         "blocks": blocks,
     }
-
-
-def check_t5_fixture(fixture_dir: Path, bundle_dir: Path) -> list[tuple[str, float]]:
-    """Run the bundle's text stage (ONNX, via export/parity/chain.py) on a t5_encoder fixture's inputs."""
-    from safetensors.numpy import load_file
-
-    from export.parity.chain import run_stage
-    bundle = json.loads((Path(bundle_dir) / "bundle.json").read_text())
-    stage = bundle.get("text")
-    if not stage:
-        raise ValueError(f"Cannot check t5 fixture: bundle '{bundle_dir}' has no text stage")
-    io = load_file(str(Path(fixture_dir) / "io.safetensors"))
-    env = {"input_ids": io["input_ids"].astype(np.int64), "attention_mask": io["attention_mask"].astype(np.int64)}
-    y = run_stage(Path(bundle_dir), stage, env)[stage["output"]]
-    ref = io["last_hidden_state"]
-    rows = [("t5_encoder/last_hidden_state", _rel(y, ref))]
-    rows += [(f"t5_encoder/last_hidden_state[{b}]", _rel(y[b], ref[b])) for b in range(ref.shape[0])]
-    return rows
-
-
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm((a - b).ravel()) / max(np.linalg.norm(b.ravel()), 1e-30))

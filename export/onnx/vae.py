@@ -5,7 +5,6 @@ Public API used by the CLI / bundle writer:
 - `random_vae_source(cfg, seed)`: random weights with the checkpoint's key names
 - `load_vae(cfg, source)`: the strictly loaded `VideoAutoencoderPipeline` (encoders included, for training)
 - `export_vae(cfg, source, out_dir)`: writes out_dir/vae/*.onnx, returns the stage object
-- `check_vae_fixture(fixture_dir, bundle_dir)`: (label, rel L2) of the bundle's vae stage vs a fixture
 
 A stage may hold only one decoder (a fixture of just the temporal or just the spatial VAE). The additive key
 `parts` lists what it holds, in block order (["temporal", "spatial"] for a full VAE); the factors of a
@@ -23,7 +22,6 @@ from torch import nn
 
 from export.onnx.block import export_block
 from export.models.vae import SCALING_FACTOR, VideoAutoencoderPipeline
-from export.parity.vae import check_vae_fixture  # noqa: F401  (re-exported API)
 from export.models.weights import WeightSource, WeightError
 
 _TEMPORAL_V12 = dict(in_out_channels=4, latent_embed_dim=4, embed_dim=4, filters=128, num_res_blocks=4,

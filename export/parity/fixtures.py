@@ -38,12 +38,12 @@ def _denoiser_rows(d: Path, bundle: Path) -> Rows:
 
 
 def _text_rows(d: Path, bundle: Path) -> Rows:
-    from export.onnx.text import check_t5_fixture
+    from export.parity.text import check_t5_fixture
     return check_t5_fixture(d, bundle)
 
 
 def _vae_rows(d: Path, bundle: Path) -> Rows:
-    from export.onnx.vae import check_vae_fixture
+    from export.parity.vae import check_vae_fixture
     return check_vae_fixture(d, bundle)
 
 

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 from export.models import t5
 from export.parity.chain import run_stage
-from export.onnx.text import (check_t5_fixture, export_text, random_text_source, text_config,
-                                text_config_from_fixture)
+from export.onnx.text import export_text, random_text_source, text_config, text_config_from_fixture
+from export.parity.text import check_t5_fixture
 from export.models.weights import WeightError, WeightSource
 
 torch.set_num_threads(1)

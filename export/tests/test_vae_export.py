@@ -11,8 +11,8 @@ import torch
 from export.parity.chain import run_block
 from export.models.vae import pipeline_decode, spatial_decode
 from export.parity.vae import decode_video
-from export.onnx.vae import (check_vae_fixture, export_vae, load_vae, random_vae_source, vae_config,
-                               vae_config_from_fixture)
+from export.onnx.vae import export_vae, load_vae, random_vae_source, vae_config, vae_config_from_fixture
+from export.parity.vae import check_vae_fixture
 from export.models.weights import WeightSource
 
 torch.set_num_threads(1)
