@@ -5,12 +5,21 @@
  *
  * @module
  */
-import type { Bundle } from "../runtime/bundle.ts";
+import { type Bundle, stageOf } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
-import { mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
+import { availableBytes } from "../runtime/memory.ts";
+import { adaptiveStage, openStageMemory, RunMemory, type RunMemoryReport } from "../runtime/run_memory.ts";
 import { openStage } from "../runtime/stage.ts";
-import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
+import type {
+  MemoryScheduler,
+  Plan,
+  RunEvent,
+  Sampler,
+  StepCache,
+  Tensor,
+  TokenOp,
+} from "../runtime/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
 
 /** The denoiser inputs every row shares. */
@@ -32,6 +41,7 @@ export interface RowPlugins {
   tokenOps: TokenOp[];
   scheduler: MemoryScheduler;
   budgetBytes: number | null;
+  stepCache?: StepCache | null;
 }
 
 /** A measured row. */
@@ -47,7 +57,14 @@ export interface RowRun {
   peakRssBytes: number;
   /** RSS when the row started (the process without any block loaded). */
   startRssBytes: number;
+  /** The row's run memory: budget, lanes, first and final plan, re-plan notes (runtime/run_memory.ts). */
+  memory: RunMemoryReport;
   leapStep: number | null;
+  /** Model calls a step cache reused. */
+  reusedCalls: number;
+  /** Denoiser block loads during the passes that reused / computed (setup loads excluded). */
+  loadsReused: number;
+  loadsComputed: number;
 }
 
 /**
@@ -64,9 +81,8 @@ export async function runRow(
   inputs: DenoiseInputs,
   options: { threads: number; workBytes?: Readonly<Record<string, number>> },
 ): Promise<RowRun> {
-  mallocTrim();
-  resetPeakRss();
-  const startRssBytes = rssBytes();
+  // One budget for the row: what it adds over the RSS at its start, lanes and all (runtime/run_memory.ts).
+  const memory = new RunMemory(plugins.budgetBytes, availableBytes());
   const events: RunEvent[] = [];
   const emit = (e: RunEvent) => void events.push(e);
   const origin = performance.now();
@@ -75,17 +91,35 @@ export async function runRow(
   let plan: Plan;
   let passesMs: number;
   try {
+    const stageMemory = openStageMemory(memory, "denoiser", undefined);
+    const blocks = stageOf(bundle, "denoiser").blocks.map((b) => ({
+      name: b.name,
+      bytes: b.bytes,
+      workBytes: options.workBytes?.[b.name] ?? 0,
+    }));
+    const passes = inputs.timesteps.length;
+    const adaptive = adaptiveStage(memory, stageMemory, plugins.scheduler, {
+      stage: "denoiser",
+      blocks,
+      passes,
+    }, 0);
     const runner = await openStage({
       bundle,
       stage: "denoiser",
       executor,
       scheduler: plugins.scheduler,
-      budget: { bytes: plugins.budgetBytes },
-      passes: inputs.timesteps.length,
+      budget: adaptive.firstBudget,
+      passes,
       workBytes: options.workBytes,
-      emit,
+      emit: (e) => {
+        adaptive.observe(e);
+        emit(e);
+      },
       origin,
+      startLanes: (lanes) => memory.startLanes(executor, lanes),
+      adapt: adaptive.adapt,
     });
+    adaptive.begin();
     plan = runner.plan;
     try {
       const started = performance.now();
@@ -94,6 +128,7 @@ export async function runRow(
         runner,
         sampler: plugins.sampler,
         tokenOps: plugins.tokenOps,
+        stepCache: plugins.stepCache ?? null,
         ...inputs,
         emit,
       });
@@ -101,20 +136,28 @@ export async function runRow(
     } finally {
       await runner.close();
     }
+    plan = runner.plan;
+    stageMemory.finish(runner.plans ?? [runner.plan]);
   } finally {
     await executor.close();
   }
   const totalS = (performance.now() - origin) / 1000;
   const setup = setupSpan(timelineOf(events), plan.resident);
   const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);
+  const reused = new Set(events.flatMap((e) => (e.type === "cache" && e.reused ? [e.call] : [])));
+  const loads = timelineOf(events).filter((o) => o.op === "load" && !plan.resident.includes(o.block));
   return {
     ...run,
     plan,
     events,
     denoiseS: (passesMs - (setup ? setup.end - setup.start : 0)) / 1000,
     totalS,
-    peakRssBytes: peakRssBytes(),
-    startRssBytes,
+    peakRssBytes: memory.peakRss(),
+    startRssBytes: memory.startRssBytes,
+    memory: memory.report(stageOf(bundle, "denoiser").blocks.reduce((a, b) => a + b.bytes, 0)),
     leapStep: leap && leap.type === "decision" ? leap.step : null,
+    reusedCalls: reused.size,
+    loadsReused: loads.filter((o) => reused.has(o.pass)).length,
+    loadsComputed: loads.filter((o) => !reused.has(o.pass)).length,
   };
 }

@@ -1,9 +1,11 @@
 /**
- * Measures the bridge on this machine: frame transport throughput (a 64 MiB tensor echoed over TCP),
- * the per-request cost of a tiny block through the loopback device vs the local executor, and one
- * denoiser pass of a bundle on both. Prints medians; compare ratios, not absolute times (shared CPU).
+ * Measures the bridge on this machine: WebCrypto's HMAC-SHA256 and AES-256-GCM throughput (why frames
+ * are MAC'd but not encrypted), frame transport throughput (a 64 MiB tensor echoed over TCP, without and
+ * with the session's per-frame MAC), and one denoiser pass of a bundle locally and through a paired
+ * loopback device. Prints medians and writes them as JSON (`--out FILE`); compare ratios, not absolute
+ * times (shared CPU).
  *
- *   deno run -A ios-bridge/bench_loopback.ts [--bundle DIR] [--reps N]
+ *   deno run -A ios-bridge/bench_loopback.ts [--bundle DIR] [--reps N] [--out FILE]
  *
  * @module
  */
@@ -14,18 +16,44 @@ import { local } from "../runtime/executor_local.ts";
 import { gaussianNoise } from "../runtime/rng.ts";
 import type { Executor, TensorMap } from "../runtime/types.ts";
 import { FrameConnection } from "./connection.ts";
+import { hmac, hmacKey, randomBytes } from "./crypto.ts";
 import { ios } from "./executor.ts";
+import { KeyStore } from "./keys.ts";
 import { startLoopbackDevice } from "./loopback_device.ts";
+import { pairWithDevice } from "./pair.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function echoThroughput(mib: number, reps: number): Promise<number> {
+/** MiB/s of WebCrypto HMAC-SHA256 and AES-256-GCM (encrypt) over one buffer of `mib` MiB. */
+async function cryptoThroughput(mib: number, reps: number): Promise<{ hmac: number; aesGcm: number }> {
+  const data = new Uint8Array(gaussianNoise([mib * 2 ** 18], 3).data.buffer as ArrayBuffer); // content is irrelevant
+  const mac = await hmacKey(randomBytes(32));
+  const aes = await crypto.subtle.importKey("raw", randomBytes(32), "AES-GCM", false, ["encrypt"]);
+  const rate = async (work: () => Promise<unknown>) => {
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now();
+      await work();
+      times.push(performance.now() - t);
+    }
+    return mib / (median(times) / 1000);
+  };
+  return {
+    hmac: await rate(() => hmac(mac, data)),
+    aesGcm: await rate(() => crypto.subtle.encrypt({ name: "AES-GCM", iv: randomBytes(12) }, aes, data)),
+  };
+}
+
+async function echoThroughput(mib: number, reps: number, mac: boolean): Promise<number> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const up = await hmacKey(randomBytes(32));
+  const down = await hmacKey(randomBytes(32));
   const server = listener.accept().then((conn) => {
     const link: FrameConnection = new FrameConnection(conn, {
       onFrame: (f) => void link.send({ type: "result", id: f.header.id }, f.tensors),
       onClose: () => {},
     });
+    if (mac) link.secure({ send: down, receive: up });
     return link.done;
   });
   const waiting = new Map<number, () => void>();
@@ -33,6 +61,7 @@ async function echoThroughput(mib: number, reps: number): Promise<number> {
     await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port }),
     { onFrame: (f) => waiting.get(f.header.id)?.(), onClose: () => {} },
   );
+  if (mac) client.secure({ send: up, receive: down });
   const x = { x: gaussianNoise([mib * 262144], 1) };
   const times: number[] = [];
   for (let i = 1; i <= reps; i++) {
@@ -94,11 +123,31 @@ function passFeeds(cin: number, cc: number, lmax: number): TensorMap {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { bundle: { type: "string" }, reps: { type: "string" } },
+    options: { bundle: { type: "string" }, reps: { type: "string" }, out: { type: "string" } },
   });
   const reps = Number(values.reps ?? 7);
+  const report: Record<string, unknown> = {
+    schema: "odsora.ios-bridge-bench/1",
+    at: new Date().toISOString(),
+    reps,
+    loadAverage: Deno.loadavg(),
+  };
+  const c = await cryptoThroughput(64, reps);
+  report.cryptoMiBps = {
+    hmacSha256: Math.round(c.hmac),
+    aes256GcmEncrypt: Math.round(c.aesGcm),
+    bufferMiB: 64,
+  };
   console.log(
-    `frame transport: ${(await echoThroughput(64, reps)).toFixed(0)} MiB/s (64 MiB tensor, both ways)`,
+    `WebCrypto over 64 MiB: HMAC-SHA256 ${c.hmac.toFixed(0)} MiB/s, AES-256-GCM ${c.aesGcm.toFixed(0)} MiB/s`,
+  );
+  const plain = await echoThroughput(64, reps, false);
+  const maced = await echoThroughput(64, reps, true);
+  report.transportMiBps = { plain: Math.round(plain), mac: Math.round(maced), tensorMiB: 64 };
+  console.log(
+    `frame transport (64 MiB tensor, both ways): ${plain.toFixed(0)} MiB/s plain, ${
+      maced.toFixed(0)
+    } MiB/s with per-frame MAC`,
   );
   if (values.bundle) {
     const bundle = await loadBundle(values.bundle);
@@ -111,14 +160,30 @@ if (import.meta.main) {
       reps,
       feeds,
     );
-    const device = startLoopbackDevice({ bundleDir: values.bundle, port: 0, lanes: 1 });
+    let code = "";
+    const device = startLoopbackDevice({
+      bundleDir: values.bundle,
+      port: 0,
+      lanes: 1,
+      pairing: { showCode: (c) => (code = c) },
+      log: () => {},
+    });
+    const keysFile = `${await Deno.makeTempDir()}/keys.json`;
+    await pairWithDevice({
+      host: "127.0.0.1",
+      port: device.port,
+      code: () => code,
+      keys: await KeyStore.open(keysFile, "host"),
+    });
     const there = await blockTimes(
-      ios.create(ios.options.parse({ port: device.port })),
+      ios.create(ios.options.parse({ port: device.port, keys: keysFile })),
       values.bundle,
       reps,
       feeds,
     );
     await device.close();
+    await Deno.remove(keysFile);
+    report.denoiserPass = { blocks: here.blocks, localMs: here.passMs, iosMs: there.passMs };
     console.log(`denoiser pass (${here.blocks} blocks, B=2 T=5 16x16 latent), median of ${reps}:`);
     console.log(
       `  local ${here.passMs.toFixed(1)} ms, ios via loopback ${there.passMs.toFixed(1)} ms ` +
@@ -127,4 +192,5 @@ if (import.meta.main) {
         })`,
     );
   }
+  if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
 }

@@ -1,6 +1,8 @@
 /**
- * The host end of one bridge connection: connects, greets the device (`hello`, version check), and
- * multiplexes requests by id so replies may come back in any order (a load on one lane while a run on
+ * The host end of one bridge connection: connects, authenticates (`hello` with the host's nonce →
+ * the device's `challenge` → `auth` with HMAC-SHA256 over both nonces under the key paired with that
+ * device; the device's first MAC'd frame, its `hello`, proves it holds the same key), and multiplexes
+ * requests by id so replies may come back in any order (a load on one lane while a run on
  * another). Device errors, timeouts and a lost connection become {@link ExecutorError}s naming the action;
  * a timeout closes the connection, since the device's state is unknown after it.
  *
@@ -8,9 +10,11 @@
  */
 import { ExecutorError } from "../runtime/errors.ts";
 import type { TensorMap } from "../runtime/types.ts";
-import { FrameConnection } from "./connection.ts";
+import { FrameConnection, type ReceivedFrame } from "./connection.ts";
+import { fromBase64, NONCE_BYTES, randomBytes, sessionKeys, sessionProof, toBase64 } from "./crypto.ts";
+import type { KeyStore } from "./keys.ts";
 import { type DeviceMemory, parseReply, type Reply } from "./messages.ts";
-import { type FrameHeader, PROTOCOL_VERSION } from "./protocol.ts";
+import { type FrameHeader, PROTOCOL_VERSION, ProtocolError } from "./protocol.ts";
 
 /** The backend name of the bridge's errors. */
 export const BACKEND = "ios";
@@ -18,7 +22,10 @@ export const BACKEND = "ios";
 /** What the device said about itself in its `hello`. */
 export interface DeviceInfo {
   device: string;
+  deviceId: string;
   backend: string;
+  /** Largest header + payload the device accepts in one frame. */
+  maxFrameBytes: number;
   lanes: number;
   memory: DeviceMemory;
 }
@@ -33,7 +40,8 @@ interface Pending {
   reject(e: ExecutorError): void;
 }
 
-async function connectWithin(hostname: string, port: number, ms: number): Promise<Deno.Conn> {
+/** Connect to `host:port` within `ms`. */
+export async function connectWithin(hostname: string, port: number, ms: number): Promise<Deno.Conn> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const attempt = Deno.connect({ hostname, port });
   const timeout = new Promise<never>((_, reject) => {
@@ -62,7 +70,9 @@ export class DeviceLink {
   readonly address: string;
   info: DeviceInfo = {
     device: "(unknown)",
+    deviceId: "(unknown)",
     backend: "(unknown)",
+    maxFrameBytes: 0,
     lanes: 1,
     memory: { residentBytes: 0, availableBytes: 0, rssBytes: 0 },
   };
@@ -71,6 +81,8 @@ export class DeviceLink {
   #nextId = 1;
   #timeoutMs: number;
   #closeReason: string | null = null;
+  #sendFailure: string | null = null;
+  #closer: ReturnType<typeof setTimeout> | undefined;
   #idle: (() => void)[] = [];
 
   private constructor(address: string, timeoutMs: number) {
@@ -78,8 +90,16 @@ export class DeviceLink {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** Connect and greet the device; throws ExecutorError("Cannot connect to the iOS device at ..."). */
-  static async open(host: string, port: number, options: { timeoutMs: number }): Promise<DeviceLink> {
+  /**
+   * Connect and authenticate with the key `keys` holds for the device; throws ExecutorError("Cannot
+   * connect to the iOS device at ...: ...") for a refused connection, an unpaired host or device, a
+   * wrong key, or another protocol version.
+   */
+  static async open(
+    host: string,
+    port: number,
+    options: { timeoutMs: number; keys: KeyStore },
+  ): Promise<DeviceLink> {
     const link = new DeviceLink(`${host}:${port}`, options.timeoutMs);
     const action = `connect to the iOS device at '${link.address}'`;
     let conn: Deno.Conn;
@@ -89,30 +109,60 @@ export class DeviceLink {
       throw new ExecutorError(`Cannot ${action}: ${(e as Error).message}`, BACKEND, null, { cause: e });
     }
     link.#conn = new FrameConnection(conn, {
-      onFrame: (frame) => link.#onReply(parseReply(frame)),
+      onFrame: (frame) => link.#onFrame(frame),
       onClose: (error) => link.#onClose(error),
     });
-    const hello = await link.#call(
-      { type: "hello", version: PROTOCOL_VERSION, client: "odsora" },
+    const fail = (why: string): never => {
+      link.close();
+      throw new ExecutorError(`Cannot ${action}: ${why}`, BACKEND, null);
+    };
+    const hostId = options.keys.id;
+    const hostNonce = randomBytes(NONCE_BYTES);
+    const challenge = (await link.#call(
+      { type: "hello", version: PROTOCOL_VERSION, client: "odsora", hostId, nonce: toBase64(hostNonce) },
       {},
       action,
       null,
-    );
-    const r = hello.reply;
-    if (r.type !== "hello") {
-      link.close();
-      throw new ExecutorError(`Cannot ${action}: it answered 'hello' with '${r.type}'`, BACKEND, null);
-    }
-    if (r.version !== PROTOCOL_VERSION) {
-      link.close();
-      throw new ExecutorError(
-        `Cannot ${action}: it speaks protocol version '${r.version}', this host speaks '${PROTOCOL_VERSION}'`,
-        BACKEND,
-        null,
+    )).reply;
+    if (challenge.type !== "challenge") return fail(`it answered 'hello' with '${challenge.type}'`);
+    const key = options.keys.key(challenge.deviceId);
+    if (!key) {
+      return fail(
+        `this host has not paired with device '${challenge.device}' (id '${challenge.deviceId}'); pair it: ` +
+          `deno run -A ios-bridge/pair.ts --pair --host ${host} --port ${port}`,
       );
     }
-    link.info = { device: r.device, backend: r.backend, lanes: r.lanes, memory: r.memory };
+    link.info.device = challenge.device;
+    const t = {
+      hostId,
+      deviceId: challenge.deviceId,
+      hostNonce,
+      deviceNonce: fromBase64(challenge.nonce, NONCE_BYTES),
+    };
+    const proof = toBase64(await sessionProof(key, t));
+    const keys = await sessionKeys(key, t);
+    const auth = link.#call({ type: "auth", proof }, {}, action, null); // the last frame without a MAC
+    link.#conn.secure({ send: keys.hostToDevice, receive: keys.deviceToHost });
+    const r = (await auth).reply;
+    if (r.type !== "hello") return fail(`it answered 'auth' with '${r.type}'`);
+    if (r.version !== PROTOCOL_VERSION) {
+      return fail(`it speaks protocol version '${r.version}', this host speaks '${PROTOCOL_VERSION}'`);
+    }
+    link.info = {
+      device: r.device,
+      deviceId: r.deviceId,
+      backend: r.backend,
+      lanes: r.lanes,
+      memory: r.memory,
+      maxFrameBytes: r.maxFrameBytes,
+    };
+    link.#conn.peerMaxFrameBytes = r.maxFrameBytes;
     return link;
+  }
+
+  /** The framed connection (the security tests record, replay and alter its frames). */
+  get connection(): FrameConnection {
+    return this.#conn;
   }
 
   /** Whether the connection is gone (closed by either side, or after a timeout). */
@@ -120,12 +170,28 @@ export class DeviceLink {
     return this.#conn.closed;
   }
 
+  #onFrame(frame: ReceivedFrame): void {
+    // once secured, only the device's refusal (an error, after which it closes) may come without a MAC
+    if (this.#conn.secured && !frame.authenticated && frame.header.type !== "error") {
+      throw new ProtocolError(
+        `Cannot accept '${frame.header.type}' frame: it has no MAC, and this session is authenticated`,
+      );
+    }
+    this.#onReply(parseReply(frame));
+  }
+
   #onReply({ reply, tensors }: { reply: Reply; tensors: TensorMap }): void {
     const p = this.#pending.get(reply.id);
-    if (!p) return; // the reply to a request that already timed out
+    if (!p) {
+      // a connection-level error (id 0: the device refused a frame and closes), or a late reply
+      if (reply.type === "error") this.#closeReason = `the device said: ${reply.message}`;
+      return;
+    }
     this.#settle(reply.id, p);
     if (reply.type === "error") {
-      const device = this.info.device === "(unknown)" ? "" : ` on device '${this.info.device}'`;
+      const device = this.info.device === "(unknown)" || p.block === null
+        ? ""
+        : ` on device '${this.info.device}'`;
       p.reject(new ExecutorError(`Cannot ${p.action}${device}: ${reply.message}`, BACKEND, p.block));
     } else {
       p.resolve({ reply, tensors });
@@ -133,7 +199,8 @@ export class DeviceLink {
   }
 
   #onClose(error: Error | null): void {
-    this.#closeReason ??= error ? error.message : "closed by the device";
+    clearTimeout(this.#closer);
+    this.#closeReason ??= error ? error.message : this.#sendFailure ?? "closed by the device";
     for (const [id, p] of this.#pending) {
       this.#settle(id, p);
       p.reject(this.#lost(p.action, p.block, error));
@@ -180,8 +247,16 @@ export class DeviceLink {
       }, this.#timeoutMs);
       this.#pending.set(id, { action, block, timer, resolve, reject });
       this.#conn.send({ ...header, id }, tensors).catch((e) => {
-        this.#closeReason ??= `sending failed: ${(e as Error).message}`;
-        this.close();
+        if (e instanceof ProtocolError && this.#pending.has(id)) {
+          // refused before sending (above the device's frame limit): this request fails, the link stays
+          this.#settle(id, this.#pending.get(id)!);
+          reject(new ExecutorError(`Cannot ${action}: ${e.message}`, BACKEND, block, { cause: e }));
+          return;
+        }
+        // the device may have closed after telling why (an error frame still to be read): read on, and
+        // close only if the stream does not end by itself
+        this.#sendFailure ??= `sending failed: ${(e as Error).message}`;
+        this.#closer ??= setTimeout(() => this.close(), 2000);
       });
     });
   }

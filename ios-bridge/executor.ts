@@ -5,6 +5,11 @@
  * one lane overlaps a run on another. Blocks are named by their path relative to the bundle folder
  * (`denoiser/spatial_00.onnx`); the device maps that name to its own model file.
  *
+ * The host must have paired with the device first (`ios-bridge/pair.ts --pair`); every session is then
+ * authenticated with the paired key and every frame carries a MAC (ios-bridge/PROTOCOL.md). When the
+ * recipe gives no memory budget, the plans use the device's own memory: its `availableBytes` minus
+ * `budgetMargin` ({@link IosExecutor.defaultBudget}).
+ *
  * Cancellation happens between blocks (the plan runner stops dispatching); a block already running on
  * the device finishes, since a CoreML prediction cannot be interrupted.
  *
@@ -13,8 +18,17 @@
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { ExecutorError } from "../runtime/errors.ts";
-import type { BlockRef, Executor, LoadedBlock, PluginDefinition, TensorMap } from "../runtime/types.ts";
+import { parseBudget } from "../runtime/recipe_schema.ts";
+import type {
+  BlockRef,
+  Executor,
+  ExecutorBudget,
+  LoadedBlock,
+  PluginDefinition,
+  TensorMap,
+} from "../runtime/types.ts";
 import { BACKEND, DeviceLink } from "./device_link.ts";
+import { defaultHostKeyFile, KeyStore } from "./keys.ts";
 import type { DeviceMemory } from "./messages.ts";
 
 /** Options of the `ios` executor (after defaults). */
@@ -27,7 +41,27 @@ export interface IosOptions {
   timeoutMs: number;
   /** Host folder block paths are relative to (the bundle folder); default: the last two path parts. */
   blockDir?: string;
+  /** The host's key file (paired devices); default: `ios-bridge/keys.json` under the user's config dir. */
+  keys?: string;
+  /** Bytes kept free on the device when the recipe gives no budget (budget = availableBytes − this). */
+  budgetMargin: number;
 }
+
+/** Default {@link IosOptions.budgetMargin}: 256 MiB left to the app, the OS and allocator slack. */
+export const DEFAULT_BUDGET_MARGIN: number = 256 * 2 ** 20;
+
+const size = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (v === 0 || v === "0") return 0;
+  const b = parseBudget(v);
+  if (b === null || typeof b === "string" || !("bytes" in b)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `'${v}' is not a size (examples: '256MiB', '0.5GB', 268435456)`,
+    });
+    return z.NEVER;
+  }
+  return b.bytes;
+});
 
 const iosOptions: z.ZodType<IosOptions> = z.object({
   /** The device's address (the iPhone app shows it; the loopback device binds 127.0.0.1). */
@@ -38,7 +72,11 @@ const iosOptions: z.ZodType<IosOptions> = z.object({
   timeoutMs: z.number().int().positive().default(300_000),
   /** Host folder block paths are relative to (the bundle folder); default: the last two path parts. */
   blockDir: z.string().min(1).optional(),
-}).strict();
+  /** The host's key file (paired devices); default: `ios-bridge/keys.json` under the user's config dir. */
+  keys: z.string().min(1).optional(),
+  /** Bytes kept free on the device when the recipe gives no budget (budget = availableBytes − this). */
+  budgetMargin: size.default(DEFAULT_BUDGET_MARGIN),
+}).strict() as unknown as z.ZodType<IosOptions>;
 
 const label = (ref: BlockRef) => `${ref.stage}/${ref.name}`;
 
@@ -64,7 +102,9 @@ export class IosExecutor implements Executor {
   /** Connect and greet the device (again, if an earlier connection was lost). Plan lanes need no setup. */
   async start(_lanes: number): Promise<void> {
     if (this.#link && !this.#link.closed) return;
-    this.#opening ??= DeviceLink.open(this.#options.host, this.#options.port, this.#options);
+    this.#opening ??= KeyStore.open(this.#options.keys ?? defaultHostKeyFile(), "host").then((keys) =>
+      DeviceLink.open(this.#options.host, this.#options.port, { timeoutMs: this.#options.timeoutMs, keys })
+    );
     try {
       this.#link = await this.#opening;
     } finally {
@@ -146,6 +186,29 @@ export class IosExecutor implements Executor {
     return reply.memory;
   }
 
+  /**
+   * The budget to plan against when the recipe gives none: the memory the device says it may still
+   * allocate (`availableBytes`, asked now) minus `budgetMargin`. Connects if needed.
+   */
+  async defaultBudget(): Promise<ExecutorBudget> {
+    await this.start(1);
+    const { availableBytes } = await this.memory();
+    const marginBytes = this.#options.budgetMargin;
+    const device = this.#link!.info.device;
+    if (availableBytes <= marginBytes) {
+      throw new ExecutorError(
+        `Cannot plan against device '${device}': it reports '${availableBytes}' bytes available, not more ` +
+          `than the margin '${marginBytes}' (give a budget or a smaller budgetMargin)`,
+        BACKEND,
+        null,
+      );
+    }
+    return {
+      bytes: availableBytes - marginBytes,
+      source: { executor: BACKEND, device, deviceId: this.#link!.info.deviceId, availableBytes, marginBytes },
+    };
+  }
+
   /** Wait for requests in flight, then close the connection (the device releases every block of it). */
   async close(): Promise<void> {
     const link = this.#link;
@@ -165,12 +228,14 @@ export class IosExecutor implements Executor {
  * console.assert(executor.name === "ios");
  * ```
  */
-export const ios: PluginDefinition<"executor", typeof iosOptions> = {
-  name: BACKEND,
-  kind: "executor",
-  options: iosOptions,
-  create: (options) => new IosExecutor(options),
-};
+export const ios:
+  & { create(options: IosOptions): IosExecutor }
+  & PluginDefinition<"executor", typeof iosOptions> = {
+    name: BACKEND,
+    kind: "executor",
+    options: iosOptions,
+    create: (options) => new IosExecutor(options),
+  };
 
 /** The same definition under the name a recipe's `plugin: ./ios-bridge/executor.ts` looks for. */
 export const plugin: PluginDefinition<"executor", typeof iosOptions> = ios;

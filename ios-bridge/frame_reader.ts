@@ -1,6 +1,9 @@
 /**
- * Cuts a byte stream (TCP chunks of any size) into protocol frames. Chunks are kept as they arrive and
- * copied once, when a whole frame is there, into a fresh buffer, so the frame's tensors are aligned views.
+ * Cuts a byte stream (TCP chunks of any size) into protocol frames. Chunks are kept as they arrive; each
+ * prelude is checked against the receiver's current limits before anything of the size it claims is
+ * allocated, and a whole frame is copied once into a fresh buffer, so its tensors are aligned views.
+ * Frames are pulled one at a time (`next`), so a receiver can change its limits between two frames (a
+ * device accepts payloads only once a session is authenticated).
  *
  * @module
  */
@@ -8,7 +11,11 @@ import {
   decodeBody,
   decodePrelude,
   type Frame,
+  type FrameLimits,
+  MAC_BYTES,
+  MAX_HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
+  type Prelude,
   PRELUDE_BYTES,
   ProtocolError,
 } from "./protocol.ts";
@@ -24,29 +31,51 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** One whole frame as received: its bytes (prelude, header, payload), its prelude and its MAC trailer. */
+export interface RawFrame {
+  prelude: Prelude;
+  /** Prelude + header + payload (what the MAC covers), a fresh buffer at offset 0. */
+  signed: Uint8Array;
+  /** The MAC trailer, or null for a frame without the MAC flag. */
+  mac: Uint8Array | null;
+}
+
+/** Decode a raw frame's header and tensors (views into its buffer). */
+export function decodeRaw(raw: RawFrame): Frame {
+  const start = PRELUDE_BYTES + raw.prelude.headerBytes;
+  return decodeBody(raw.signed.subarray(PRELUDE_BYTES, start), raw.signed.subarray(start));
+}
+
 /**
- * A streaming frame decoder: `push` chunks, get the frames they complete; `end` at end of stream throws
+ * A streaming frame decoder: `push` chunks, pull whole frames with `next`; `end` at end of stream throws
  * ProtocolError if a frame was cut short.
  *
  * @example
  * ```ts
  * import { encodeFrame } from "./protocol.ts";
- * import { concatChunks, FrameReader } from "./frame_reader.ts";
+ * import { concatChunks, decodeRaw, FrameReader } from "./frame_reader.ts";
  * const bytes = concatChunks(encodeFrame({ type: "memory", id: 3 }));
  * const reader = new FrameReader();
- * const frames = [...reader.push(bytes.subarray(0, 5)), ...reader.push(bytes.subarray(5))];
- * console.assert(frames.length === 1 && frames[0].header.id === 3);
+ * reader.push(bytes.subarray(0, 5));
+ * console.assert(reader.next() === null);
+ * reader.push(bytes.subarray(5));
+ * console.assert(decodeRaw(reader.next()!).header.id === 3);
  * reader.end();
  * ```
  */
 export class FrameReader {
   #chunks: Uint8Array[] = [];
   #length = 0;
-  #need: { header: number; payload: number } | null = null;
-  #maxPayload: number;
+  #need: Prelude | null = null;
+  #prelude: Uint8Array | null = null;
+  /** What the next prelude is checked against (a receiver may change it between frames). */
+  limits: FrameLimits;
 
-  constructor(options: { maxPayloadBytes?: number } = {}) {
-    this.#maxPayload = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
+  constructor(limits: Partial<FrameLimits> = {}) {
+    this.limits = {
+      maxHeaderBytes: limits.maxHeaderBytes ?? MAX_HEADER_BYTES,
+      maxFrameBytes: limits.maxFrameBytes ?? MAX_PAYLOAD_BYTES,
+    };
   }
 
   /** Bytes received that do not form a whole frame yet. */
@@ -54,13 +83,12 @@ export class FrameReader {
     return this.#length;
   }
 
-  /** Take `n` bytes off the front as one new buffer. */
-  #take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
+  /** Take `n` bytes off the front into `out` at `at`. */
+  #take(n: number, out = new Uint8Array(n), at = 0): Uint8Array {
+    const end = at + n;
+    while (at < end) {
       const c = this.#chunks[0];
-      const k = Math.min(c.byteLength, n - at);
+      const k = Math.min(c.byteLength, end - at);
       out.set(c.subarray(0, k), at);
       at += k;
       if (k === c.byteLength) this.#chunks.shift();
@@ -70,32 +98,43 @@ export class FrameReader {
     return out;
   }
 
-  /** Add received bytes; returns the frames now complete, in order. Throws ProtocolError on bad input. */
-  push(chunk: Uint8Array): Frame[] {
-    if (chunk.byteLength > 0) {
-      this.#chunks.push(chunk);
-      this.#length += chunk.byteLength;
+  /** Add received bytes (kept as they are until frames are pulled). */
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.byteLength;
+  }
+
+  /** The next whole frame, or null until more bytes arrive. Throws ProtocolError on a bad prelude. */
+  next(): RawFrame | null {
+    if (!this.#need) {
+      if (this.#length < PRELUDE_BYTES) return null;
+      this.#prelude = this.#take(PRELUDE_BYTES);
+      this.#need = decodePrelude(this.#prelude, this.limits); // refuses before allocating the claimed size
     }
+    const p = this.#need;
+    if (this.#length < p.frameBytes - PRELUDE_BYTES) return null;
+    this.#need = null;
+    const macBytes = p.frameBytes - PRELUDE_BYTES - p.headerBytes - p.payloadBytes;
+    const signed = new Uint8Array(p.frameBytes - macBytes);
+    signed.set(this.#prelude!, 0);
+    this.#take(signed.byteLength - PRELUDE_BYTES, signed, PRELUDE_BYTES);
+    const mac = macBytes === MAC_BYTES ? this.#take(MAC_BYTES) : null;
+    return { prelude: p, signed, mac };
+  }
+
+  /** Push a chunk and decode every frame it completes (frames without MACs; for tests and tools). */
+  read(chunk: Uint8Array): Frame[] {
+    this.push(chunk);
     const frames: Frame[] = [];
-    for (;;) {
-      if (!this.#need) {
-        if (this.#length < PRELUDE_BYTES) break;
-        const p = decodePrelude(this.#take(PRELUDE_BYTES), this.#maxPayload);
-        this.#need = { header: p.headerBytes, payload: p.payloadBytes };
-      }
-      const { header, payload } = this.#need;
-      if (this.#length < header + payload) break;
-      this.#need = null;
-      const headerBytes = this.#take(header);
-      frames.push(decodeBody(headerBytes, this.#take(payload)));
-    }
+    for (let raw = this.next(); raw; raw = this.next()) frames.push(decodeRaw(raw));
     return frames;
   }
 
   /** The stream ended: throws ProtocolError if part of a frame is still buffered. */
   end(): void {
     if (!this.#need && this.#length === 0) return;
-    const want = this.#need ? PRELUDE_BYTES + this.#need.header + this.#need.payload : PRELUDE_BYTES;
+    const want = this.#need ? this.#need.frameBytes : PRELUDE_BYTES;
     const got = this.#need ? PRELUDE_BYTES + this.#length : this.#length;
     throw new ProtocolError(
       `Cannot read frame: the stream ended after '${got}' of its '${want}' bytes`,

@@ -1,10 +1,17 @@
 /**
  * The loopback device: a real bridge server on this machine that runs the requested blocks with the
  * local onnxruntime executor (runtime/executor_local.ts), one executor (and its worker lanes) per host
- * connection. It speaks exactly the protocol the iPhone app speaks, so the `ios` executor, the protocol
- * and the plans can be developed and tested without a phone.
+ * connection. It speaks exactly the protocol the iPhone app speaks (pairing, authenticated sessions,
+ * frame limits, one session at a time), so the `ios` executor, the protocol and the plans can be
+ * developed and tested without a phone.
  *
- *   deno run -A ios-bridge/loopback_device.ts --port 9777 --bundle models/default
+ *   deno run -A ios-bridge/loopback_device.ts --port 9777 --bundle models/default --keys FILE --pair
+ *
+ * `--pair` prints a fresh 6-digit code whenever a host asks to pair (`--pair-code 123456`: one fixed,
+ * single-use code instead); `--keys FILE` keeps the paired hosts (mode 0600; default: in memory only);
+ * `--forget HOST_ID` removes a host from that file and exits. The frame limit it announces is 512 MiB, or
+ * `--max-frame SIZE`, or with `--max-dims B=2,T=5,...` (the `coreml_export.py --dims` syntax) the largest
+ * block input of the bundle at those dims plus 64 KiB.
  *
  * @module
  */
@@ -13,7 +20,18 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { OdsoraError } from "../runtime/errors.ts";
 import { local } from "../runtime/executor_local.ts";
+import { parseBudget } from "../runtime/recipe_schema.ts";
 import { serveDeviceSession } from "./device_session.ts";
+import { loadBundle } from "../runtime/bundle.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  type DeviceTrust,
+  frameLimitFor,
+  type PairingOptions,
+  PairingWindow,
+  parseDims,
+} from "./device_trust.ts";
+import { KeyStore } from "./keys.ts";
 
 /** The loopback device cannot start (bad option, missing bundle folder, port in use). */
 export class LoopbackError extends OdsoraError {}
@@ -32,6 +50,14 @@ export interface LoopbackOptions {
   lanes?: number;
   /** onnxruntime intra-op threads per session; default 1. */
   threads?: number;
+  /** Paired hosts; default: a new store in memory (no host is paired). */
+  keys?: KeyStore;
+  /** Pairing (code shown via `showCode`); default: the device does not pair. */
+  pairing?: PairingOptions;
+  /** Largest header + payload accepted on a session; default 512 MiB. */
+  maxFrameBytes?: number;
+  /** The device's log (refusals, broken sessions, pairings); default: stderr. */
+  log?: (line: string) => void;
 }
 
 /** A running loopback device. */
@@ -39,6 +65,8 @@ export interface LoopbackDevice {
   readonly hostname: string;
   readonly port: number;
   readonly bundleDir: string;
+  /** What the device trusts: its paired hosts (`keys.forget(hostId)` forgets one), pairing window, limits. */
+  readonly trust: DeviceTrust;
   /** Stop listening, drop the connections, and wait until every session released its blocks. */
   close(): Promise<void>;
 }
@@ -67,6 +95,13 @@ export function startLoopbackDevice(options: LoopbackOptions): LoopbackDevice {
       `Cannot start the loopback device on '${hostname}:${port}': ${(e as Error).message}`,
     );
   }
+  const trust: DeviceTrust = {
+    keys: options.keys ?? KeyStore.memory("device"),
+    pairing: options.pairing ? new PairingWindow(options.pairing) : null,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    busy: false,
+  };
+  const log = options.log ?? ((line: string) => console.error(`loopback device: ${line}`));
   const conns = new Set<Deno.Conn>();
   const sessions = new Set<Promise<void>>();
   const lanes = options.lanes ?? 2;
@@ -81,7 +116,9 @@ export function startLoopbackDevice(options: LoopbackOptions): LoopbackDevice {
           backend: "onnxruntime",
           lanes,
           executor,
-        }).catch((e) => console.error(`loopback device: ${(e as Error).message}`)).finally(() => {
+          trust,
+          log,
+        }).catch((e) => log((e as Error).message)).finally(() => {
           conns.delete(conn);
           sessions.delete(session);
         });
@@ -93,6 +130,7 @@ export function startLoopbackDevice(options: LoopbackOptions): LoopbackDevice {
     hostname,
     port: (listener.addr as Deno.NetAddr).port,
     bundleDir,
+    trust,
     async close() {
       listener.close();
       await accepting;
@@ -116,6 +154,12 @@ async function main(args: string[]): Promise<number> {
       lanes: { type: "string", default: "2" },
       threads: { type: "string", default: "1" },
       name: { type: "string", default: "loopback" },
+      keys: { type: "string" },
+      pair: { type: "boolean" },
+      "pair-code": { type: "string" },
+      forget: { type: "string" },
+      "max-frame": { type: "string" },
+      "max-dims": { type: "string" },
     },
   });
   const int = (key: "port" | "lanes" | "threads", min: number) => {
@@ -127,8 +171,43 @@ async function main(args: string[]): Promise<number> {
     }
     return n;
   };
+  const keys = values.keys ? await KeyStore.open(values.keys, "device") : KeyStore.memory("device");
+  if (values.forget !== undefined) {
+    if (!values.keys) throw new LoopbackError("Cannot forget a host: --keys FILE is required");
+    if (!(await keys.forget(values.forget))) {
+      throw new LoopbackError(`Cannot forget host '${values.forget}': it is not paired in '${values.keys}'`);
+    }
+    console.log(`forgot host '${values.forget}'`);
+    return 0;
+  }
   if (!values.bundle) throw new LoopbackError("Cannot start the loopback device: --bundle DIR is required");
+  let maxFrameBytes: number | undefined;
+  if (values["max-frame"] !== undefined) {
+    const b = parseBudget(values["max-frame"]);
+    if (b === null || typeof b === "string" || !("bytes" in b)) {
+      throw new LoopbackError(
+        `Cannot start the loopback device: --max-frame '${values["max-frame"]}' is not a size`,
+      );
+    }
+    maxFrameBytes = b.bytes;
+  }
+  if (values["max-dims"] !== undefined) {
+    try {
+      maxFrameBytes = frameLimitFor(await loadBundle(values.bundle), parseDims(values["max-dims"]));
+    } catch (e) {
+      throw new LoopbackError(`Cannot start the loopback device: --max-dims: ${(e as Error).message}`);
+    }
+  }
+  const pairing = values.pair || values["pair-code"] !== undefined
+    ? {
+      code: values["pair-code"],
+      showCode: (code: string) => console.log(`pairing code: ${code} (valid for 120 s)`),
+    }
+    : undefined;
   const device = startLoopbackDevice({
+    keys,
+    pairing,
+    maxFrameBytes,
     bundleDir: values.bundle,
     hostname: values.host,
     port: int("port", 0),
@@ -137,7 +216,8 @@ async function main(args: string[]): Promise<number> {
     device: values.name,
   });
   console.log(
-    `loopback device '${values.name}' listening on ${device.hostname}:${device.port} (bundle '${device.bundleDir}')`,
+    `loopback device '${values.name}' listening on ${device.hostname}:${device.port} (bundle '${device.bundleDir}', ` +
+      `id '${keys.id}', ${pairing ? "pairing open" : "not pairing"})`,
   );
   const stop = () => device.close().then(() => Deno.exit(0));
   Deno.addSignalListener("SIGINT", stop);

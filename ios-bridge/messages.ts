@@ -1,7 +1,8 @@
 /**
- * The messages of the iOS bridge protocol (ios-bridge/PROTOCOL.md), as zod schemas over frame headers:
- * requests (host → device) `hello`, `load`, `run`, `unload`, `memory`; replies (device → host) `hello`,
- * `result`, `error`. Every request carries an `id`; its reply carries the same `id`.
+ * The messages of the iOS bridge protocol, version 2 (ios-bridge/PROTOCOL.md), as zod schemas over frame
+ * headers: requests (host → device) `pair`, `pair-confirm`, `hello`, `auth`, `load`, `run`, `unload`,
+ * `memory`; replies (device → host) `pair-challenge`, `paired`, `challenge`, `hello`, `result`, `error`.
+ * Every request carries an `id`; its reply carries the same `id`.
  *
  * @module
  */
@@ -17,8 +18,28 @@ export const deviceMemory = z.object({ residentBytes: bytes, availableBytes: byt
 /** Device memory figures (see {@link deviceMemory}). */
 export type DeviceMemory = z.infer<typeof deviceMemory>;
 
+const b64 = z.string().max(1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, "is not base64");
+const ident = z.string().min(1).max(128);
+
 const requestSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("hello"), id, version: z.number().int(), client: z.string() }),
+  z.object({
+    type: z.literal("hello"),
+    id,
+    version: z.number().int(),
+    client: z.string(),
+    hostId: ident,
+    nonce: b64,
+  }),
+  z.object({ type: z.literal("auth"), id, proof: b64 }),
+  z.object({
+    type: z.literal("pair"),
+    id,
+    version: z.number().int(),
+    client: z.string(),
+    hostId: ident,
+    publicKey: b64,
+  }),
+  z.object({ type: z.literal("pair-confirm"), id, proof: b64 }),
   z.object({
     type: z.literal("load"),
     id,
@@ -35,14 +56,27 @@ const requestSchema = z.discriminatedUnion("type", [
 ]);
 
 const replySchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("challenge"), id, deviceId: ident, device: z.string(), nonce: b64 }),
+  z.object({
+    type: z.literal("pair-challenge"),
+    id,
+    deviceId: ident,
+    device: z.string(),
+    publicKey: b64,
+    salt: b64,
+    iterations: z.number().int().positive(),
+  }),
+  z.object({ type: z.literal("paired"), id, proof: b64 }),
   z.object({
     type: z.literal("hello"),
     id,
     version: z.number().int(),
     device: z.string(),
+    deviceId: ident,
     backend: z.string(),
     lanes: z.number().int().positive(),
     memory: deviceMemory,
+    maxFrameBytes: bytes,
   }),
   z.object({
     type: z.literal("result"),

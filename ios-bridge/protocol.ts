@@ -1,8 +1,9 @@
 /**
- * The iOS bridge wire protocol, version 1 (ios-bridge/PROTOCOL.md): length-prefixed frames of a 24-byte
- * little-endian prelude, a JSON header and a payload of raw little-endian tensors, each 8-byte aligned.
- * This file encodes and decodes whole frames; `frame_reader.ts` cuts a byte stream into frames and
- * `messages.ts` validates the headers.
+ * The iOS bridge wire protocol, version 2 (ios-bridge/PROTOCOL.md): length-prefixed frames of a 32-byte
+ * little-endian prelude (sizes, flags, a frame counter), a JSON header, a payload of raw little-endian
+ * tensors, each 8-byte aligned, and, on an authenticated session, a 32-byte HMAC-SHA256 trailer
+ * (`secure_channel.ts`). This file encodes and decodes frames; `frame_reader.ts` cuts a byte stream into
+ * frames and `messages.ts` validates the headers.
  *
  * @module
  */
@@ -10,11 +11,17 @@ import { OdsoraError } from "../runtime/errors.ts";
 import type { DType, DTypeArray, Tensor, TensorMap } from "../runtime/types.ts";
 
 /** The protocol version this side speaks. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** The first four bytes of every frame: ASCII "OSRB". */
 export const MAGIC: Uint8Array = new Uint8Array([0x4f, 0x53, 0x52, 0x42]);
-/** Bytes before the header: magic, version, flags, header length, reserved, payload length. */
-export const PRELUDE_BYTES = 24;
+/** Bytes before the header: magic, version, flags, header length, reserved, payload length, counter. */
+export const PRELUDE_BYTES = 32;
+/** Bytes of the MAC trailer of an authenticated frame (HMAC-SHA256). */
+export const MAC_BYTES = 32;
+/** Prelude flag: the frame ends with a {@link MAC_BYTES}-byte MAC trailer. */
+export const FLAG_MAC = 1;
+/** Largest tensor directory a receiver accepts (entries in one frame's `tensors`). */
+export const MAX_TENSORS = 1024;
 /** Largest header a receiver accepts (a header only describes tensors; it is never big). */
 export const MAX_HEADER_BYTES: number = 1 << 20;
 /** Largest payload a receiver accepts by default (16 GiB: far above any block's activations). */
@@ -70,7 +77,11 @@ function bytesOf(t: Tensor): Uint8Array {
  * console.assert(frame.tensors.x.data[1] === 2);
  * ```
  */
-export function encodeFrame(header: Omit<FrameHeader, "tensors">, tensors: TensorMap = {}): Uint8Array[] {
+export function encodeFrame(
+  header: Omit<FrameHeader, "tensors">,
+  tensors: TensorMap = {},
+  seal: { counter: bigint } | null = null,
+): Uint8Array[] {
   if (!LITTLE_ENDIAN) throw new ProtocolError("Cannot encode frame: this host is big-endian");
   const specs: TensorSpec[] = [];
   const bodies: Uint8Array[] = [];
@@ -96,10 +107,11 @@ export function encodeFrame(header: Omit<FrameHeader, "tensors">, tensors: Tenso
   const view = new DataView(head.buffer);
   head.set(MAGIC, 0);
   view.setUint16(4, PROTOCOL_VERSION, true);
-  view.setUint16(6, 0, true);
+  view.setUint16(6, seal ? FLAG_MAC : 0, true);
   view.setUint32(8, headerBytes, true);
   view.setUint32(12, 0, true);
   view.setBigUint64(16, BigInt(offset), true);
+  view.setBigUint64(24, seal?.counter ?? 0n, true);
   head.set(text, PRELUDE_BYTES);
   const chunks: Uint8Array[] = [head];
   bodies.forEach((body, i) => {
@@ -110,14 +122,28 @@ export function encodeFrame(header: Omit<FrameHeader, "tensors">, tensors: Tenso
   return chunks;
 }
 
-/** The sizes a prelude announces. */
+/** What a prelude announces. */
 export interface Prelude {
   headerBytes: number;
   payloadBytes: number;
+  /** Prelude flags ({@link FLAG_MAC}). */
+  flags: number;
+  /** The sender's frame counter (authenticated frames: 0, 1, 2, ... per direction and session). */
+  counter: bigint;
+  /** Bytes of the whole frame: prelude, header, payload and the MAC trailer if flagged. */
+  frameBytes: number;
+}
+
+/** What a receiver accepts; checked on the prelude, before anything of the claimed size is allocated. */
+export interface FrameLimits {
+  /** Largest header, bytes. */
+  maxHeaderBytes: number;
+  /** Largest header + payload, bytes. */
+  maxFrameBytes: number;
 }
 
 /**
- * Read and check a frame's 24-byte prelude (magic, version, sizes); throws ProtocolError.
+ * Read and check a frame's 32-byte prelude (magic, version, sizes against `limits`); throws ProtocolError.
  *
  * @example
  * ```ts
@@ -126,7 +152,10 @@ export interface Prelude {
  * console.assert(headerBytes % 8 === 0 && payloadBytes === 0);
  * ```
  */
-export function decodePrelude(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_BYTES): Prelude {
+export function decodePrelude(
+  bytes: Uint8Array,
+  limits: FrameLimits = { maxHeaderBytes: MAX_HEADER_BYTES, maxFrameBytes: MAX_PAYLOAD_BYTES },
+): Prelude {
   if (bytes.byteLength < PRELUDE_BYTES) {
     throw new ProtocolError(
       `Cannot decode frame: the prelude needs '${PRELUDE_BYTES}' bytes, got '${bytes.byteLength}'`,
@@ -143,19 +172,31 @@ export function decodePrelude(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_B
       `Cannot decode frame: protocol version '${version}' is not supported (this side speaks version '${PROTOCOL_VERSION}')`,
     );
   }
+  const flags = view.getUint16(6, true);
   const headerBytes = view.getUint32(8, true);
   const payload = view.getBigUint64(16, true);
-  if (headerBytes > MAX_HEADER_BYTES) {
+  const counter = view.getBigUint64(24, true);
+  if (headerBytes > limits.maxHeaderBytes) {
     throw new ProtocolError(
-      `Cannot decode frame: header of '${headerBytes}' bytes exceeds '${MAX_HEADER_BYTES}'`,
+      `Cannot decode frame: header of '${headerBytes}' bytes exceeds '${limits.maxHeaderBytes}'`,
     );
   }
-  if (payload > BigInt(maxPayloadBytes)) {
+  if (BigInt(headerBytes) + payload > BigInt(limits.maxFrameBytes)) {
     throw new ProtocolError(
-      `Cannot decode frame: payload of '${payload}' bytes exceeds '${maxPayloadBytes}'`,
+      `Cannot decode frame: header and payload of '${
+        BigInt(headerBytes) + payload
+      }' bytes exceed the frame limit '${limits.maxFrameBytes}'`,
     );
   }
-  return { headerBytes, payloadBytes: Number(payload) };
+  const payloadBytes = Number(payload);
+  const mac = flags & FLAG_MAC ? MAC_BYTES : 0;
+  return {
+    headerBytes,
+    payloadBytes,
+    flags,
+    counter,
+    frameBytes: PRELUDE_BYTES + headerBytes + payloadBytes + mac,
+  };
 }
 
 function checkSpec(s: TensorSpec, payloadBytes: number): void {
@@ -173,7 +214,7 @@ function checkSpec(s: TensorSpec, payloadBytes: number): void {
   if (!Number.isSafeInteger(s.offset) || s.offset < 0 || s.offset % 8 !== 0) {
     throw new ProtocolError(`${where}: offset '${s.offset}' is not a non-negative multiple of 8`);
   }
-  if (s.offset + s.bytes > payloadBytes) {
+  if (!Number.isSafeInteger(s.offset + s.bytes) || s.offset + s.bytes > payloadBytes) {
     throw new ProtocolError(
       `${where}: bytes '${s.offset}'..'${s.offset + s.bytes}' lie outside the '${payloadBytes}'-byte payload`,
     );
@@ -202,9 +243,24 @@ export function decodeBody(headerBytes: Uint8Array, payload: Uint8Array): Frame 
   const tensors: TensorMap = {};
   const specs = header.tensors ?? [];
   if (!Array.isArray(specs)) throw new ProtocolError("Cannot decode frame: 'tensors' is not an array");
+  if (specs.length > MAX_TENSORS) {
+    throw new ProtocolError(
+      `Cannot decode frame: its tensor directory has '${specs.length}' entries, above '${MAX_TENSORS}'`,
+    );
+  }
   if (payload.byteOffset % 8 !== 0) payload = payload.slice();
+  for (const s of specs) checkSpec(s, payload.byteLength);
+  const spans = specs.map((s) => [s.offset, s.offset + s.bytes]).filter(([a, b]) => b > a).sort((p, q) =>
+    p[0] - q[0]
+  );
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i][0] < spans[i - 1][1]) {
+      throw new ProtocolError(
+        `Cannot decode frame: tensors at bytes '${spans[i - 1][0]}' and '${spans[i][0]}' overlap`,
+      );
+    }
+  }
   for (const s of specs) {
-    checkSpec(s, payload.byteLength);
     if (s.name in tensors) {
       throw new ProtocolError(`Cannot decode tensor '${s.name}': the name appears twice`);
     }
@@ -226,9 +282,8 @@ export function decodeBody(headerBytes: Uint8Array, payload: Uint8Array): Frame 
  * console.assert(frame.header.type === "memory" && frame.header.id === 7);
  * ```
  */
-export function decodeFrame(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_BYTES): Frame {
-  const { headerBytes, payloadBytes } = decodePrelude(bytes, maxPayloadBytes);
-  const total = PRELUDE_BYTES + headerBytes + payloadBytes;
+export function decodeFrame(bytes: Uint8Array, limits?: FrameLimits): Frame {
+  const { headerBytes, frameBytes: total } = decodePrelude(bytes, limits);
   if (bytes.byteLength !== total) {
     const how = bytes.byteLength < total ? "truncated" : "followed by extra bytes";
     throw new ProtocolError(
@@ -236,5 +291,6 @@ export function decodeFrame(bytes: Uint8Array, maxPayloadBytes = MAX_PAYLOAD_BYT
     );
   }
   const start = PRELUDE_BYTES + headerBytes;
-  return decodeBody(bytes.subarray(PRELUDE_BYTES, start), bytes.subarray(start));
+  const end = PRELUDE_BYTES + headerBytes + decodePrelude(bytes, limits).payloadBytes;
+  return decodeBody(bytes.subarray(PRELUDE_BYTES, start), bytes.subarray(start, end));
 }

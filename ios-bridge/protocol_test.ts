@@ -51,13 +51,13 @@ Deno.test("FrameReader cuts a stream split at every byte into the same frames", 
   const a = concatChunks(encodeFrame({ type: "run", id: 1, block: 2 }, sampleTensors()));
   const b = concatChunks(encodeFrame({ type: "memory", id: 2 }));
   const stream = concatChunks([a, b, a]);
-  const whole = new FrameReader().push(stream);
+  const whole = new FrameReader().read(stream);
   assert.deepEqual(whole.map((f) => f.header.id), [1, 2, 1]);
   for (const step of [1, 3, 7, 24, 25, 100]) {
     const reader = new FrameReader();
     const frames = [];
     for (let at = 0; at < stream.byteLength; at += step) {
-      frames.push(...reader.push(stream.subarray(at, at + step)));
+      frames.push(...reader.read(stream.subarray(at, at + step)));
     }
     reader.end();
     assert.equal(reader.buffered, 0);
@@ -76,9 +76,9 @@ Deno.test("a truncated frame is a ProtocolError from decodeFrame() and from Fram
         `Cannot decode frame: it is truncated (the prelude announces '${bytes.byteLength}' bytes, ` +
           `got '${bytes.byteLength - 1}')`,
   );
-  assert.throws(() => decodeFrame(bytes.subarray(0, 10)), /the prelude needs '24' bytes, got '10'/);
+  assert.throws(() => decodeFrame(bytes.subarray(0, 10)), /the prelude needs '32' bytes, got '10'/);
   const reader = new FrameReader();
-  assert.deepEqual(reader.push(bytes.subarray(0, 50)), []);
+  assert.deepEqual(reader.read(bytes.subarray(0, 50)), []);
   assert.throws(
     () => reader.end(),
     (e) =>
@@ -88,17 +88,17 @@ Deno.test("a truncated frame is a ProtocolError from decodeFrame() and from Fram
 
 Deno.test("a frame of another protocol version or with bad magic is refused with a clear error", () => {
   const bytes = concatChunks(encodeFrame({ type: "hello", id: 1, version: 2, client: "x" }));
-  new DataView(bytes.buffer).setUint16(4, 2, true);
+  new DataView(bytes.buffer).setUint16(4, 1, true);
   assert.throws(
     () => decodeFrame(bytes),
     (e) =>
       e instanceof ProtocolError &&
       e.message ===
-        "Cannot decode frame: protocol version '2' is not supported (this side speaks version '1')",
+        "Cannot decode frame: protocol version '1' is not supported (this side speaks version '2')",
   );
-  assert.throws(() => new FrameReader().push(bytes), /protocol version '2' is not supported/);
-  const http = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  assert.throws(() => new FrameReader().push(http), /magic is '47 45 54 20', expected '4f 53 52 42'/);
+  assert.throws(() => new FrameReader().read(bytes), /protocol version '1' is not supported/);
+  const http = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: example.org\r\n\r\n");
+  assert.throws(() => new FrameReader().read(http), /magic is '47 45 54 20', expected '4f 53 52 42'/);
 });
 
 Deno.test("decodeFrame() refuses malformed headers and tensor directories", () => {
@@ -107,7 +107,7 @@ Deno.test("decodeFrame() refuses malformed headers and tensor directories", () =
     const out = new Uint8Array(PRELUDE_BYTES + text.byteLength + payload.byteLength);
     const v = new DataView(out.buffer);
     out.set([0x4f, 0x53, 0x52, 0x42]);
-    v.setUint16(4, 1, true);
+    v.setUint16(4, 2, true);
     v.setUint32(8, text.byteLength, true);
     v.setBigUint64(16, BigInt(payload.byteLength), true);
     out.set(text, PRELUDE_BYTES);
@@ -132,6 +132,40 @@ Deno.test("decodeFrame() refuses malformed headers and tensor directories", () =
     [
       frame(spec({ dtype: "float32", dims: [4], offset: 8, bytes: 16 }), new Uint8Array(16)),
       /outside the '16'-byte/,
+    ],
+    [
+      frame(
+        spec({ dtype: "float32", dims: [2 ** 40, 2 ** 40], offset: 0, bytes: 2 ** 82 }),
+        new Uint8Array(8),
+      ),
+      /outside the '8'-byte/,
+    ],
+    [
+      frame(
+        JSON.stringify({
+          type: "run",
+          id: 1,
+          tensors: [
+            { name: "a", dtype: "float32", dims: [4], offset: 0, bytes: 16 },
+            { name: "b", dtype: "float32", dims: [2], offset: 8, bytes: 8 },
+          ],
+        }),
+        new Uint8Array(16),
+      ),
+      /tensors at bytes '0' and '8' overlap/,
+    ],
+    [
+      frame(
+        JSON.stringify({
+          type: "run",
+          id: 1,
+          tensors: Array.from(
+            { length: 1025 },
+            (_, i) => ({ name: `t${i}`, dtype: "uint8", dims: [0], offset: 0, bytes: 0 }),
+          ),
+        }),
+      ),
+      /tensor directory has '1025' entries, above '1024'/,
     ],
   ];
   for (const [bytes, message] of cases) {
@@ -174,4 +208,21 @@ Deno.test("encodeFrame() refuses a tensor whose data does not match its dims", (
       e instanceof ProtocolError &&
       e.message === "Cannot encode tensor 'x': dims '[3]' need '12' bytes, data has '8'",
   );
+});
+
+Deno.test("a prelude claiming a frame above the receiver's limit is refused before anything is allocated", () => {
+  const bytes = concatChunks(encodeFrame({ type: "memory", id: 1 }));
+  new DataView(bytes.buffer).setBigUint64(16, 2n ** 40n, true); // claims a 1 TiB payload
+  const reader = new FrameReader({ maxFrameBytes: 1 << 20 });
+  assert.throws(
+    () => reader.read(bytes.subarray(0, PRELUDE_BYTES)), // the prelude alone is enough to refuse it
+    (e) =>
+      e instanceof ProtocolError &&
+      /header and payload of '\d+' bytes exceed the frame limit '1048576'/.test(e.message),
+  );
+  assert.equal(reader.buffered, 0);
+  // a header above its own limit too
+  const big = concatChunks(encodeFrame({ type: "memory", id: 1 }));
+  new DataView(big.buffer).setUint32(8, 2 ** 21, true);
+  assert.throws(() => new FrameReader().read(big), /header of '2097152' bytes exceeds '1048576'/);
 });

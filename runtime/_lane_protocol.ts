@@ -21,6 +21,8 @@ export interface LaneSessionOptions {
   trim: boolean | "always";
   optimization: "disabled" | "basic" | "extended" | "all";
   prepack: boolean;
+  /** Fault the weights in at load (dense blocks); `false` leaves a sparse block's mapping untouched. */
+  populate: boolean;
 }
 
 /** What a lane is asked to do. */
@@ -28,6 +30,7 @@ export type LaneCall =
   | { op: "load"; path: string; options: LaneSessionOptions }
   | { op: "run"; session: number; feeds: Record<string, WireTensor> }
   | { op: "unload"; session: number; trim: boolean | "always" }
+  | { op: "ready" }
   | { op: "close" };
 
 /** A request to a lane: a call and the id its reply carries. */

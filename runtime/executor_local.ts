@@ -77,11 +77,19 @@ export class LocalExecutor implements Executor {
     this.#options = options;
   }
 
-  /** Start `lanes` workers (capped by the `lanes` option); idempotent for the same count. */
-  start(lanes: number): Promise<void> {
+  /**
+   * Start `lanes` workers (capped by the `lanes` option); idempotent for the same count. Resolves once
+   * every new worker has loaded onnxruntime and answered, so that what a lane costs can be measured.
+   */
+  async start(lanes: number): Promise<void> {
     const want = Math.min(Math.max(1, lanes), this.#options.lanes ?? Infinity);
-    while (this.#lanes.length < want) this.#lanes.push(this.#spawn());
-    return Promise.resolve();
+    const started: Lane[] = [];
+    while (this.#lanes.length < want) {
+      const lane = this.#spawn();
+      this.#lanes.push(lane);
+      started.push(lane);
+    }
+    await Promise.all(started.map((lane) => this.#call(lane, { op: "ready" }, "start lane", null)));
   }
 
   #spawn(): Lane {
@@ -141,8 +149,17 @@ export class LocalExecutor implements Executor {
     const name = `${ref.stage}/${ref.name}`;
     const lane = this.#lane(ref.lane);
     const { threads, arena, trim, optimization, prepack } = this.#options;
-    const packs = (prepack ?? "kept") === "kept" ? !ref.transient : prepack === true;
-    const options = { threads, arena, trim, optimization: optimization ?? "all", prepack: packs };
+    const packs = ((prepack ?? "kept") === "kept" ? !ref.transient : prepack === true) &&
+      ref.budgeted !== true;
+    const sparse = ref.sparse === true;
+    const options = {
+      threads,
+      arena,
+      trim,
+      optimization: optimization ?? "all",
+      prepack: packs && !sparse,
+      populate: !sparse,
+    };
     const reply = await this.#call(
       lane,
       { op: "load", path: ref.path, options },
@@ -182,7 +199,7 @@ export class LocalExecutor implements Executor {
     const name = `${block.ref.stage}/${block.ref.name}`;
     await this.#call(
       entry.lane,
-      { op: "unload", session: entry.session, trim: this.#options.trim },
+      { op: "unload", session: entry.session, trim: block.ref.budgeted ? "always" : this.#options.trim },
       `unload block '${name}'`,
       name,
     );
@@ -223,9 +240,11 @@ export class LocalExecutor implements Executor {
  * await executor.close();
  * ```
  */
-export const local: PluginDefinition<"executor", typeof localOptions> = {
-  name: "local",
-  kind: "executor",
-  options: localOptions,
-  create: (options) => new LocalExecutor(options),
-};
+export const local:
+  & { create(options: LocalOptions): LocalExecutor }
+  & PluginDefinition<"executor", typeof localOptions> = {
+    name: "local",
+    kind: "executor",
+    options: localOptions,
+    create: (options) => new LocalExecutor(options),
+  };

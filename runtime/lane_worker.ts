@@ -9,7 +9,7 @@
 import * as ort from "onnxruntime-node";
 import type { LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
 import { dirname } from "node:path";
-import { fileMappings, mallocTrim, populate } from "./memory.ts";
+import { collectGarbage, fileMappings, mallocTrim, populate } from "./memory.ts";
 import { releaseBuffer } from "./_tensor_core.ts";
 
 const sessions = new Map<number, ort.InferenceSession>();
@@ -47,10 +47,29 @@ function fromOrt(name: string, t: ort.Tensor): WireTensor {
   return { dtype, dims: [...t.dims], buffer };
 }
 
+/** Protobuf field `n` of wire type 2 (length-delimited) holding `body`. */
+function field(n: number, body: Uint8Array | string): number[] {
+  const bytes = typeof body === "string" ? [...new TextEncoder().encode(body)] : [...body];
+  return [(n << 3) | 2, bytes.length, ...bytes];
+}
+
+/** An ONNX model of one Identity node on a float32 [1] tensor (opset 13), hand-encoded. */
+function identityModel(): Uint8Array {
+  const u = (a: number[]) => new Uint8Array(a);
+  const tensorType = u(field(1, u([(1 << 3) | 0, 1, ...field(2, u(field(1, u([(1 << 3) | 0, 1]))))])));
+  const value = (name: string) => u([...field(1, name), ...field(2, tensorType)]);
+  const node = u([...field(1, "x"), ...field(2, "y"), ...field(4, "Identity")]);
+  const graph = u([...field(1, node), ...field(2, "g"), ...field(11, value("x")), ...field(12, value("y"))]);
+  const opset = u([...field(1, ""), (2 << 3) | 0, 13]);
+  return u([(1 << 3) | 0, 7, ...field(7, graph), ...field(8, opset)]);
+}
+
 async function handle(req: LaneRequest): Promise<void> {
   switch (req.op) {
     case "load": {
-      const before = req.options.prepack ? null : new Set(fileMappings().map((m) => m.start));
+      const before = req.options.prepack || !req.options.populate
+        ? null
+        : new Set(fileMappings().map((m) => m.start));
       const session = await ort.InferenceSession.create(req.path, {
         executionProviders: ["cpu"],
         enableCpuMemArena: req.options.arena,
@@ -71,7 +90,7 @@ async function handle(req: LaneRequest): Promise<void> {
         // run would page in on the compute path: fault them in here, on the loading lane, instead.
         const dir = dirname(req.path) + "/";
         populate(fileMappings().filter((m) => !before.has(m.start) && m.path.startsWith(dir)));
-      } else if (req.options.trim) {
+      } else if (req.options.trim && req.options.prepack) {
         // Pre-packing leaves the unpacked copies freed in the heap: hand them back now (a kept block may
         // never unload during the run).
         mallocTrim();
@@ -103,7 +122,25 @@ async function handle(req: LaneRequest): Promise<void> {
       // Trim only after freeing heap weights: a mapped session's weights leave with its mappings, and
       // trimming would hand back the heap pages the next run's activations reuse (page faults each run).
       const wasPacked = packed.delete(req.session);
+      // Every unload of a budgeted run also collects this worker's garbage (the run's tensors, the session's
+      // wrappers) where the process exposes `gc` (`--v8-flags=--expose-gc`, as `deno task run` does): left
+      // to V8, the heap grows pass by pass outside any plan.
+      if (req.trim === "always") collectGarbage();
       if (req.trim === "always" || (req.trim && wasPacked)) mallocTrim();
+      scope.postMessage({ id: req.id, ok: true });
+      return;
+    }
+    case "ready": {
+      // The module (onnxruntime-node included) is loaded once this worker answers; the first session of
+      // the process also sets up onnxruntime's environment (op schemas, kernel registries: tens of MiB
+      // that stay): create one on a one-node model so that a lane's measured start-up includes it.
+      const probe = await ort.InferenceSession.create(identityModel(), {
+        executionProviders: ["cpu"],
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        logSeverityLevel: 3,
+      });
+      await probe.release();
       scope.postMessage({ id: req.id, ok: true });
       return;
     }

@@ -47,7 +47,10 @@ export interface Recipe {
   stepCache: PluginSpec | null;
   /** The scheduler plugin spec (without `budget`). */
   scheduler: PluginSpec;
+  /** The run's budget on added RSS (a fraction is of all stages' bytes). */
   budget: BudgetSpec;
+  /** Per-stage budgets (`budget: { text, denoiser, vae }`; a fraction is of that stage's bytes). */
+  stageBudgets: Partial<Record<"text" | "denoiser" | "vae", BudgetSpec>>;
   executor: PluginSpec;
   output: { dir: string; name: string; formats: (typeof FORMATS)[number][] };
   /** Where a key path was set: `"line 7"`, `"option --seed"`, or null when it was defaulted. */
@@ -186,7 +189,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     tokenOps: r.token_ops,
     stepCache: r.step_cache ?? null,
     scheduler,
-    budget: budget === undefined ? null : parseBudget(budget) as BudgetSpec,
+    ...budgets(budget),
     executor: r.executor,
     output: {
       // a recipe's output.dir is relative to the recipe; a command-line one (or the default) to the cwd
@@ -196,6 +199,21 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     },
     locate,
   };
+}
+
+/** The run's and the stages' budgets from the recipe's `scheduler.budget` (validated by the schema). */
+function budgets(
+  value: string | number | null | Partial<Record<string, string | number | null>> | undefined,
+): Pick<Recipe, "budget" | "stageBudgets"> {
+  const one = (
+    v: string | number | null | undefined,
+  ) => (v === undefined ? null : parseBudget(v) as BudgetSpec);
+  if (value === null || typeof value !== "object") return { budget: one(value), stageBudgets: {} };
+  const stageBudgets: Recipe["stageBudgets"] = {};
+  for (const k of ["text", "denoiser", "vae"] as const) {
+    if (value[k] !== undefined) stageBudgets[k] = one(value[k]);
+  }
+  return { budget: one(value.run), stageBudgets };
 }
 
 /** Read and parse a recipe file; a missing or unreadable file is a `RecipeError` too. */

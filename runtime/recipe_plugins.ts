@@ -4,27 +4,28 @@
  *
  * @module
  */
-import { PluginError } from "./errors.ts";
-import type { PluginSpec, Recipe } from "./recipe.ts";
-import { resolvePlugin } from "./registry.ts";
-import type { Budget, PluginKind, PluginKinds } from "./types.ts";
+import { formatBytes, PluginError, RecipeError } from "./errors.ts";
+import type { BudgetSpec, PluginSpec, Recipe } from "./recipe.ts";
+import type { Registry } from "./registry.ts";
+import type { PluginKind, PluginKinds, StageName } from "./types.ts";
 
 /**
  * Resolve one plugin spec of a recipe; errors name where the recipe set it.
  *
  * @example
  * ```ts ignore
- * const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+ * const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
  * ```
  */
 export async function resolveRecipePlugin<K extends PluginKind>(
+  registry: Registry,
   recipe: Recipe,
   kind: K,
   spec: PluginSpec,
   key: (string | number)[],
 ): Promise<PluginKinds[K]> {
   try {
-    return await resolvePlugin(kind, spec, recipe.baseDir) as PluginKinds[K];
+    return await registry.resolve(kind, spec, recipe.baseDir);
   } catch (e) {
     if (!(e instanceof PluginError)) throw e;
     const where = recipe.locate(key);
@@ -37,29 +38,61 @@ export async function resolveRecipePlugin<K extends PluginKind>(
  * The sampler, token ops, step cache (or null) and memory scheduler a recipe names (the executor is
  * resolved by the run).
  */
-export async function resolveRecipePlugins(recipe: Recipe) {
-  const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+export async function resolveRecipePlugins(registry: Registry, recipe: Recipe) {
+  const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
   const tokenOps: PluginKinds["token-op"][] = [];
   for (const [i, spec] of recipe.tokenOps.entries()) {
-    tokenOps.push(await resolveRecipePlugin(recipe, "token-op", spec, ["token_ops", i]));
+    tokenOps.push(await resolveRecipePlugin(registry, recipe, "token-op", spec, ["token_ops", i]));
   }
   const stepCache = recipe.stepCache
-    ? await resolveRecipePlugin(recipe, "step-cache", recipe.stepCache, ["step_cache"])
+    ? await resolveRecipePlugin(registry, recipe, "step-cache", recipe.stepCache, ["step_cache"])
     : null;
-  const scheduler = await resolveRecipePlugin(recipe, "scheduler", recipe.scheduler, ["scheduler"]);
+  const scheduler = await resolveRecipePlugin(registry, recipe, "scheduler", recipe.scheduler, ["scheduler"]);
   return { sampler, tokenOps, stepCache, scheduler };
 }
 
+/** A budget spec in bytes given the bytes a fraction is of; null = unlimited. */
+function budgetBytes(spec: BudgetSpec, of: number): number | null {
+  if (spec === null) return null;
+  return "bytes" in spec ? spec.bytes : Math.floor(spec.fraction * of);
+}
+
+/** The run's budget and the stages' own, in bytes. */
+export interface RunBudgets {
+  /** Bound on the run's added peak RSS; null = unlimited. */
+  run: number | null;
+  /** Bounds on what each stage adds over its start, where the recipe sets them. */
+  stages: Partial<Record<StageName, number>>;
+}
+
 /**
- * The budget of a stage whose blocks total `bytes`: absolute, a fraction of them, or unlimited.
+ * The run's budget (a fraction is of all stages' bytes) and the stages' own (a fraction is of that
+ * stage's bytes). Stage budgets must sum within the run's; with stage budgets for all three stages and no
+ * run budget, the run's is their sum.
  *
  * @example
  * ```ts ignore
- * stageBudget(recipe, 1e9); // { bytes: 5e8 } for `budget: 50%`
+ * runBudgets(recipe, { text: 1e8, denoiser: 1e9, vae: 1e7 }); // { run: 555000000, stages: {} } for 50%
  * ```
  */
-export function stageBudget(recipe: Recipe, bytes: number): Budget {
-  const b = recipe.budget;
-  if (b === null) return { bytes: null };
-  return { bytes: "bytes" in b ? b.bytes : Math.floor(b.fraction * bytes) };
+export function runBudgets(recipe: Recipe, stageBytes: Record<StageName, number>): RunBudgets {
+  const total = stageBytes.text + stageBytes.denoiser + stageBytes.vae;
+  let run = budgetBytes(recipe.budget, total);
+  const stages: RunBudgets["stages"] = {};
+  for (const [stage, spec] of Object.entries(recipe.stageBudgets) as [StageName, BudgetSpec][]) {
+    const bytes = budgetBytes(spec, stageBytes[stage]);
+    if (bytes !== null) stages[stage] = bytes;
+  }
+  const values = Object.values(stages);
+  const sum = values.reduce((a, b) => a + b, 0);
+  if (run === null && values.length === 3) run = sum;
+  if (run !== null && sum > run) {
+    const where = recipe.locate(["scheduler", "budget"]);
+    throw new RecipeError(
+      `Cannot use the memory budget: the stages' budgets sum to ${formatBytes(sum)}, over the run's ${
+        formatBytes(run)
+      } (${recipe.file ?? "recipe"}${where ? ` ${where}` : ""}, key 'scheduler.budget')`,
+    );
+  }
+  return { run, stages };
 }

@@ -64,14 +64,37 @@ export const PluginSpecSchema: z.ZodType<PluginSpec> = z.looseObject(pluginRef).
   oneMessage,
 );
 
-/** The scheduler reference: a plugin spec plus the runtime's `budget`. */
+const budgetValue = z.union([z.string(), z.number(), z.null()]);
+
+/** The stages a budget object may name besides `run`. */
+export const BUDGET_KEYS = ["run", "text", "denoiser", "vae"] as const;
+
+/**
+ * The scheduler reference: a plugin spec plus the runtime's `budget`: one budget for the whole run, or
+ * `{ run, text, denoiser, vae }` (each optional; a fraction is of that stage's bytes, `run`'s of all stages').
+ */
 export const SchedulerSpecSchema = z.looseObject({
   ...pluginRef,
-  budget: z.union([z.string(), z.number(), z.null()]).optional(),
+  budget: z.union([
+    budgetValue,
+    z.strictObject({
+      run: budgetValue.optional(),
+      text: budgetValue.optional(),
+      denoiser: budgetValue.optional(),
+      vae: budgetValue.optional(),
+    }),
+  ]).optional(),
 }).refine(exactlyOne, oneMessage).superRefine((v, ctx) => {
   if (v.budget === undefined) return;
-  const parsed = parseBudget(v.budget);
-  if (typeof parsed === "string") ctx.addIssue({ code: "custom", path: ["budget"], message: parsed });
+  const entries: [string[], string | number | null | undefined][] = typeof v.budget === "object" &&
+      v.budget !== null
+    ? BUDGET_KEYS.map((k) => [["budget", k], (v.budget as Record<string, string | number | null>)[k]])
+    : [[["budget"], v.budget as string | number | null]];
+  for (const [path, value] of entries) {
+    if (value === undefined) continue;
+    const parsed = parseBudget(value);
+    if (typeof parsed === "string") ctx.addIssue({ code: "custom", path, message: parsed });
+  }
 });
 
 /** Output formats the runtime writes. */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Plan, RunEvent, StageName } from "./types.ts";
+import type { RunMemoryReport } from "./run_memory.ts";
 
 /** Time spent in one kind of block operation. */
 export interface OpTotals {
@@ -66,6 +67,13 @@ export interface RunReport {
     peakRssBytes: number;
     maxResidentBytes: number;
     budgets: Partial<Record<StageName, number | null>>;
+    /** The run's budget on added RSS, its measured peaks, each stage's plans and re-plans. */
+    run?: RunMemoryReport;
+    /**
+     * Where the budgets came from: `recipe`, `none` (unlimited), or `executor` (the recipe gave none and
+     * the executor's device offered its memory; its fields say which device, its figure and the margin).
+     */
+    budgetSource: { from: "recipe" | "none" | "executor"; [detail: string]: string | number };
   };
   plans: { stage: StageName; plan: Plan }[];
   warnings: string[];
@@ -78,7 +86,7 @@ export type ReportExtras =
     RunReport,
     "recipe" | "bundle" | "prompts" | "seed" | "video" | "timesteps" | "calls" | "outputs"
   >
-  & { peakRssBytes: number };
+  & { peakRssBytes: number; run?: RunMemoryReport };
 
 const empty = (): OpTotals => ({ count: 0, ms: 0 });
 
@@ -107,6 +115,7 @@ export function createReport(origin: number) {
   let cache: RunReport["cache"];
   let maxResident = 0;
   let peakRss = 0;
+  let budgetSource: RunReport["memory"]["budgetSource"] = { from: "none" };
   return {
     emit(e: RunEvent): void {
       const now = performance.now() - origin;
@@ -140,6 +149,9 @@ export function createReport(origin: number) {
         peakRss = Math.max(peakRss, e.rssBytes);
       }
     },
+    setBudgetSource(source: RunReport["memory"]["budgetSource"]): void {
+      budgetSource = source;
+    },
     addPlan(stage: StageName, plan: Plan): void {
       plans.push({ stage, plan });
     },
@@ -152,7 +164,7 @@ export function createReport(origin: number) {
     build(extras: ReportExtras): RunReport {
       const budgets: RunReport["memory"]["budgets"] = {};
       for (const { stage, plan } of plans) budgets[stage] = plan.budgetBytes;
-      const { peakRssBytes, ...rest } = extras;
+      const { peakRssBytes, run, ...rest } = extras;
       return {
         schema: "odsora.report/1",
         started,
@@ -164,7 +176,13 @@ export function createReport(origin: number) {
         steps,
         ...(cache ? { cache } : {}),
         decisions,
-        memory: { peakRssBytes: Math.max(peakRss, peakRssBytes), maxResidentBytes: maxResident, budgets },
+        memory: {
+          peakRssBytes: Math.max(peakRss, peakRssBytes),
+          maxResidentBytes: maxResident,
+          budgets,
+          budgetSource,
+          ...(run ? { run } : {}),
+        },
         plans,
         warnings: [...warnings],
       };

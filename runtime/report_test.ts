@@ -39,6 +39,7 @@ Deno.test("createReport() folds stage, block, step, decision and memory events i
   };
   report.addPlan("denoiser", plan);
   report.warn("prompt 1 was truncated");
+  report.setBudgetSource({ from: "recipe" });
   const r = report.build({
     recipe: { steps: 2 },
     bundle: { name: "tiny" },
@@ -60,7 +61,12 @@ Deno.test("createReport() folds stage, block, step, decision and memory events i
   assert.ok(r.stages.denoiser && r.stages.denoiser.ms >= 0);
   assert.deepEqual(r.steps.map((s) => s.t), [1000]);
   assert.deepEqual(r.decisions, [{ sampler: "lpl", step: 1, message: "leap", data: { cosine: 0.99 } }]);
-  assert.deepEqual(r.memory, { peakRssBytes: 5e8, maxResidentBytes: 2.5e8, budgets: { denoiser: 3e8 } });
+  assert.deepEqual(r.memory, {
+    peakRssBytes: 5e8,
+    maxResidentBytes: 2.5e8,
+    budgets: { denoiser: 3e8 },
+    budgetSource: { from: "recipe" },
+  });
   assert.deepEqual(r.plans, [{ stage: "denoiser", plan }]);
   assert.deepEqual(r.warnings, ["prompt 1 was truncated"]);
   assert.deepEqual(JSON.parse(JSON.stringify(r)).outputs, [{ mp4: "/x.mp4" }]);

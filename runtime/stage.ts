@@ -9,39 +9,45 @@ import { blockPath, type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { releaseTensor } from "./tensor.ts";
 import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";
+import type { RunContext } from "./run_context.ts";
 import type {
   BlockInfo,
   Budget,
-  Emit,
-  Executor,
   LoadedBlock,
   MemoryScheduler,
   Plan,
   PlanOp,
+  StageInfo,
   StageName,
   TensorMap,
 } from "./types.ts";
 
 /** Options of {@link openStage}. */
-export interface OpenStageOptions {
+export interface OpenStageOptions extends RunContext {
   bundle: Bundle;
   stage: StageName;
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
   /** How many passes the run makes at most (the planner may keep blocks resident across them). */
   passes: number;
   /** Working memory of one block inference at this run's shapes: one figure for all, or per block name. */
   workBytes?: number | Readonly<Record<string, number>>;
-  emit: Emit;
-  signal?: AbortSignal;
-  /** `performance.now()` at run start (event times are ms since then); defaults to now. */
-  origin?: number;
+  /** Blocks whose weights are read sparsely (token embeddings): loaded mapped, not faulted in. */
+  sparse?: ReadonlySet<string>;
+  /** Bytes a block holds once loaded and run, where not its file bytes (a sparse block's touched rows). */
+  blockBytes?: Readonly<Record<string, number>>;
+  /**
+   * Called after each pass with the plan in use: return a new plan (the stage's next passes use it) or
+   * null to keep it. The run's measure-then-adapt step (runtime/run_memory.ts) re-plans here.
+   */
+  adapt?: (info: { pass: number; plan: Plan; stage: StageInfo }) => Plan | null | Promise<Plan | null>;
 }
 
 /** A planned stage, ready to run passes. */
 export interface StageRunner {
+  /** The plan in use (the last one after a re-plan). */
   readonly plan: Plan;
+  /** Every plan the stage used, first to last. */
+  readonly plans?: readonly Plan[];
   /** Run one pass over the blocks on a copy of `env`; returns the environment after the last block. */
   run(env: TensorMap, pass: number): Promise<TensorMap>;
   /**
@@ -75,6 +81,41 @@ function checkPlan(plan: Plan, names: readonly string[], scheduler: string): voi
 }
 
 /**
+ * Ask `scheduler` for the plan of `stage` and stamp on it what the runtime knows: the scheduler's name, the
+ * stage, and the budget (unless the planner planned against another figure and said so). Throws the
+ * planner's `BudgetError`, or a `PluginError` for a failing planner or a plan that does not run the stage's
+ * blocks in order on its own lanes.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = planStage(scheduler, { stage: "vae", blocks, passes: 1 }, { bytes: null });
+ * plan.scheduler; // the scheduler's name
+ * ```
+ */
+export function planStage(scheduler: MemoryScheduler, stage: StageInfo, budget: Budget): Plan {
+  let plan: Plan;
+  try {
+    const shape = scheduler.plan(stage, budget);
+    plan = {
+      scheduler: scheduler.name,
+      stage: stage.stage,
+      ...shape,
+      budgetBytes: shape.budgetBytes === undefined ? budget.bytes : shape.budgetBytes,
+    };
+  } catch (e) {
+    if (e instanceof OdsoraError) throw e;
+    throw new PluginError(
+      `Cannot plan stage '${stage.stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
+      scheduler.name,
+      "plan",
+      { cause: e },
+    );
+  }
+  checkPlan(plan, stage.blocks.map((b) => b.name), scheduler.name);
+  return plan;
+}
+
+/**
  * Plan the stage (BudgetError here, before any work), start the executor's lanes, and return its runner.
  *
  * @example
@@ -91,24 +132,15 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   const work = options.workBytes ?? 0;
   const blocks: BlockInfo[] = spec.blocks.map((b) => ({
     name: b.name,
-    bytes: b.bytes,
+    bytes: options.blockBytes?.[b.name] ?? b.bytes,
     workBytes: typeof work === "number" ? work : work[b.name] ?? 0,
   }));
-  let plan: Plan;
-  try {
-    plan = scheduler.plan({ stage, blocks, passes }, budget);
-  } catch (e) {
-    if (e instanceof OdsoraError) throw e;
-    throw new PluginError(
-      `Cannot plan stage '${stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
-      scheduler.name,
-      "plan",
-      { cause: e },
-    );
-  }
-  checkPlan(plan, spec.blocks.map((b) => b.name), scheduler.name);
+  const info: StageInfo = { stage, blocks, passes };
+  let plan = planStage(scheduler, info, budget);
   signal?.throwIfAborted();
-  await executor.start(plan.lanes);
+  const startLanes = options.startLanes ?? ((lanes: number) => executor.start(lanes));
+  await startLanes(plan.lanes);
+  const plans: Plan[] = [plan];
 
   const byName = new Map(spec.blocks.map((b) => [b.name, b]));
   let env: TensorMap = {};
@@ -118,7 +150,15 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     stage,
     executor,
     refs: new Map(
-      spec.blocks.map((b) => [b.name, { stage, name: b.name, path: blockPath(bundle, b), bytes: b.bytes }]),
+      spec.blocks.map((b) => [b.name, {
+        stage,
+        name: b.name,
+        path: blockPath(bundle, b),
+        bytes: b.bytes,
+        ...(options.sparse?.has(b.name) ? { sparse: true } : {}),
+        // under a budget, blocks load and unload as the run measures them (BlockRef.budgeted)
+        ...(budget.bytes !== null ? { budgeted: true } : {}),
+      }]),
     ),
     order: new Map(spec.blocks.map((b, i) => [b.name, i])),
     loaded: new Map(),
@@ -161,9 +201,26 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     signal,
   };
   let setupDone = false;
+  /** The setup ops still to run (after a re-plan: the new plan's loads of blocks not already loaded). */
+  let setup = plan.setup;
   let broken: unknown = null;
   let closed = false;
   let lastPass = 0;
+
+  /** Switch to `next` between passes: unload what it does not keep, start its lanes, load the rest later. */
+  const switchPlan = async (next: Plan, pass: number) => {
+    checkPlan(next, spec.blocks.map((b) => b.name), scheduler.name);
+    const laneIn = new Map(next.setup.filter((op) => op.op === "load").map((op) => [op.block, op.lane]));
+    const keep = new Set(next.resident.filter((b) => ctx.loaded.get(b)?.lane === laneIn.get(b)));
+    const unloads = [...ctx.loaded.entries()].filter(([b]) => !keep.has(b))
+      .map(([block, e]) => ({ op: "unload" as const, block, lane: e.lane }));
+    await runOps(unloads, ctx, pass);
+    await startLanes(next.lanes);
+    setup = next.setup.filter((op) => !(op.op === "load" && keep.has(op.block)));
+    setupDone = false;
+    plan = next;
+    plans.push(next);
+  };
 
   const runPassOps = async (input: TensorMap, pass: number, ops: readonly PlanOp[]): Promise<TensorMap> => {
     if (closed) throw new StageError(`Cannot run stage '${stage}': its runner is closed`, stage);
@@ -176,9 +233,15 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     try {
       if (!setupDone) {
         setupDone = true;
-        await runOps(plan.setup, ctx, pass);
+        await runOps(setup, ctx, pass);
       }
       await runOps(ops, ctx, pass);
+      // The pass is over once its last block ran: the run may re-plan before the next one.
+      const lastRun = plan.pass.findLast((op) => op.op === "run");
+      if (options.adapt && lastRun && ops.includes(lastRun)) {
+        const next = await options.adapt({ pass, plan, stage: info });
+        if (next && next !== plan) await switchPlan(next, pass);
+      }
     } catch (e) {
       broken = e;
       throw e;
@@ -189,7 +252,10 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
   };
 
   return {
-    plan,
+    get plan() {
+      return plan;
+    },
+    plans,
     run: (input, pass) => runPassOps(input, pass, plan.pass),
     runPart: async (input, pass, blocks) => {
       const unknown = [...blocks].filter((b) => !byName.has(b));

@@ -6,9 +6,54 @@
  */
 import { type Bundle, nullCaption, stageOf } from "./bundle.ts";
 import { StageError } from "./errors.ts";
+import type { RunContext } from "./run_context.ts";
 import { openStage } from "./stage.ts";
 import { loadTokenizer, type PromptTokens, tokenizePrompts } from "./tokenize.ts";
-import type { Budget, Emit, Executor, MemoryScheduler, Plan, Tensor } from "./types.ts";
+import type { Budget, Plan, StageInfo, Tensor } from "./types.ts";
+import type { TextStage } from "./bundle_types.ts";
+import { textWorkBytes } from "./work_estimate.ts";
+
+const PAGE = 4096;
+
+/**
+ * Bytes a token-embedding block holds after a run over `tokens` tokens: its weights stay memory-mapped
+ * (not faulted in), so only the rows the tokens touch (at most two pages each) and the rest of its
+ * parameters (the position bias) become resident. The table is the block's parameters in whole rows of
+ * `channels`.
+ *
+ * @example
+ * ```ts
+ * import { sparseEmbeddingBytes } from "./text_stage.ts";
+ * sparseEmbeddingBytes({ bytes: 65802901, params: 16449664 }, 512, 64); // ≈ 0.5 MiB, not 63 MiB
+ * ```
+ */
+export function sparseEmbeddingBytes(
+  block: { bytes: number; params?: number },
+  channels: number,
+  tokens: number,
+): number {
+  const params = block.params ?? 0;
+  const rows = Math.floor(params / channels);
+  const rest = params > 0 ? block.bytes * (1 - (rows * channels) / params) : block.bytes;
+  return Math.min(block.bytes, Math.ceil(rest) + tokens * 2 * PAGE);
+}
+
+/** The text blocks that look tokens up (they read the stage's token ids): their weights are read sparsely. */
+export function lookupBlocks(text: TextStage): Set<string> {
+  return new Set(
+    text.blocks.filter((b) => b.inputs.some((i) => i.name === text.inputs[0])).map((b) => b.name),
+  );
+}
+
+/** Attention heads of the text encoder, from the position bias an embedding block outputs ([B, H, L, L]). */
+function textHeads(text: TextStage): number {
+  for (const b of text.blocks) {
+    for (const o of b.outputs) {
+      if (o.dims.length === 4 && typeof o.dims[1] === "number") return o.dims[1];
+    }
+  }
+  return 64;
+}
 
 /** What the denoiser needs from the text side. */
 export interface TextConditioning {
@@ -23,18 +68,49 @@ export interface TextConditioning {
   plan: Plan;
 }
 
+/**
+ * What the text stage holds besides its blocks' working memory, for `n` prompts of `L` tokens: the sparse
+ * blocks and their touched bytes, and the fixed bytes of its outputs (y, its copy into the environment,
+ * the wire copy of each block's inputs: three hidden states).
+ */
+export function textMemory(text: TextStage, n: number, L: number) {
+  const sparse = lookupBlocks(text);
+  const blockBytes: Record<string, number> = {};
+  for (const b of text.blocks) {
+    if (sparse.has(b.name)) blockBytes[b.name] = sparseEmbeddingBytes(b, text.caption_channels, n * L);
+  }
+  return { sparse, blockBytes, fixed: 3 * 4 * n * L * text.caption_channels };
+}
+
+/** The text stage as its planner sees it for `n` prompts padded to `L` tokens (preflight). */
+export function textStageInfo(text: TextStage, n: number, L: number): { info: StageInfo; fixed: number } {
+  const { blockBytes, fixed } = textMemory(text, n, L);
+  const work = textWorkBytes({
+    prompts: n,
+    tokens: L,
+    channels: text.caption_channels,
+    heads: textHeads(text),
+  });
+  const blocks = text.blocks.map((b) => ({
+    name: b.name,
+    bytes: blockBytes[b.name] ?? b.bytes,
+    workBytes: work,
+  }));
+  return { info: { stage: "text", blocks, passes: 1 }, fixed };
+}
+
 /** Options of {@link encodeText}. */
-export interface EncodeTextOptions {
+export interface EncodeTextOptions extends RunContext {
   bundle: Bundle;
   prompts: readonly string[];
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
-  emit: Emit;
-  signal?: AbortSignal;
-  origin?: number;
   /** Called with each warning (a truncated prompt). */
   warn?: (message: string) => void;
+  /**
+   * The run's budget source: called once the tokenizer is loaded with the bytes the stage adds outside its
+   * blocks (its outputs and their copies); replaces `budget`.
+   */
+  budgetFor?: (fixedBytes: number) => Budget;
 }
 
 /**
@@ -52,13 +128,24 @@ export async function encodeText(o: EncodeTextOptions): Promise<TextConditioning
   const tokens = tokenizePrompts(encode, o.prompts, text);
   for (const w of tokens.warnings) o.warn?.(w);
   const yNull = await nullCaption(o.bundle);
+  const [n, L] = tokens.inputIds.dims;
+  const { sparse, blockBytes, fixed } = textMemory(text, n, L);
   const runner = await openStage({
     bundle: o.bundle,
     stage: "text",
     executor: o.executor,
     scheduler: o.scheduler,
-    budget: o.budget,
+    budget: o.budgetFor ? o.budgetFor(fixed) : o.budget,
     passes: 1,
+    workBytes: textWorkBytes({
+      prompts: n,
+      tokens: L,
+      channels: text.caption_channels,
+      heads: textHeads(text),
+    }),
+    sparse,
+    blockBytes,
+    startLanes: o.startLanes,
     emit: o.emit,
     signal: o.signal,
     origin: o.origin,
@@ -73,7 +160,6 @@ export async function encodeText(o: EncodeTextOptions): Promise<TextConditioning
   } finally {
     await runner.close();
   }
-  const [n, L] = tokens.inputIds.dims;
   if (!y || y.dtype !== "float32" || y.dims.length !== 3 || y.dims[0] !== n || y.dims[1] !== L) {
     throw new StageError(
       `Cannot encode text: output '${text.output}' has dims '${

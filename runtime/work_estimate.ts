@@ -55,3 +55,45 @@ export function denoiserWorkBytes(
     (frames * perFrame * perFrame + perFrame * frames * frames + tokens * shape.textLength);
   return Math.ceil(4 * RUNTIME_FACTOR * shape.batch * (hidden + scores));
 }
+
+/**
+ * Estimated working memory of one text-encoder block call (T5 v1.1: a layer holds the hidden state, its
+ * norm, q/k/v and the attention output ≈ 6·Cc, the gated feed-forward's two d_ff ≈ 2.5·Cc projections and
+ * their product ≈ 7.5·Cc, per token; the scores and softmax of `heads` heads, and the position bias,
+ * ≈ 3·heads·L² per prompt), doubled for onnxruntime's temporaries like the denoiser's. The embedding
+ * lookup's output is the hidden state plus the bias: inside the same bound.
+ *
+ * @example
+ * ```ts
+ * import { textWorkBytes } from "./work_estimate.ts";
+ * textWorkBytes({ prompts: 1, tokens: 64, channels: 512, heads: 4 }); // about 3.8 MB
+ * ```
+ */
+export function textWorkBytes(
+  shape: { prompts: number; tokens: number; channels: number; heads: number },
+): number {
+  const { prompts, tokens, channels, heads } = shape;
+  return Math.ceil(4 * RUNTIME_FACTOR * prompts * tokens * (13.5 * channels + 3 * heads * tokens));
+}
+
+/**
+ * Estimated working memory of one VAE decoder block call on `frames` frames: a convolutional decoder of
+ * `params` parameters is taken to run `width = sqrt(params / 72)` channels (eight 3×3 layers of that width)
+ * at the larger of its input and output resolutions, with three such activations live (input, output, a
+ * residual), doubled for onnxruntime's temporaries. Frames of a spatial micro-batch are independent, so
+ * the estimate is linear in `frames`; the run measures the first call and re-plans the micro-batch when
+ * the estimate was short (runtime/vae_stage.ts). Calibrated on the random `tiny`-preset VAE of
+ * `export random --config mid` at 64×64 (measured peaks in the run report's `memory.run`).
+ *
+ * @example
+ * ```ts
+ * import { vaeWorkBytes } from "./work_estimate.ts";
+ * vaeWorkBytes({ params: 40943, frames: 4, pixels: 64 * 64, channels: 4 }) > 0; // true
+ * ```
+ */
+export function vaeWorkBytes(
+  shape: { params: number; frames: number; pixels: number; channels: number },
+): number {
+  const width = Math.max(shape.channels, Math.sqrt(shape.params / 72));
+  return Math.ceil(4 * RUNTIME_FACTOR * 3 * shape.frames * shape.pixels * width);
+}

@@ -19,6 +19,18 @@ export function blockNeed(block: BlockInfo, stage: StageInfo): number {
   return block.bytes + laneWorkBytes(stage);
 }
 
+/**
+ * Bytes the lanes a plan needs add when they start: `laneBytes` for each lane beyond those running.
+ *
+ * @example
+ * ```ts
+ * laneCost({ bytes: 100, laneBytes: 10, lanesRunning: 1 }, 3); // 20
+ * ```
+ */
+export function laneCost(budget: Budget, lanes: number): number {
+  return Math.max(0, lanes - (budget.lanesRunning ?? 0)) * (budget.laneBytes ?? 0);
+}
+
 /** Throw a BudgetError unless `needed` bytes fit the budget (`null` = unlimited). */
 export function checkBudget(
   scheduler: string,
@@ -38,9 +50,12 @@ export function checkBudget(
   );
 }
 
-/** Throw a BudgetError if any single block cannot fit the budget on its own (no plan can help then). */
+/**
+ * Throw a BudgetError if any single block cannot fit the budget on its own, on one lane (no plan can help
+ * then).
+ */
 export function checkEachBlock(scheduler: string, stage: StageInfo, budget: Budget): void {
   for (const b of stage.blocks) {
-    checkBudget(scheduler, stage, blockNeed(b, stage), budget, `block '${b.name}'`);
+    checkBudget(scheduler, stage, blockNeed(b, stage) + laneCost(budget, 1), budget, `block '${b.name}'`);
   }
 }
