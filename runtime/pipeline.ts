@@ -228,8 +228,8 @@ export async function generate(recipe: Recipe, options: GenerateOptions = {}): P
       frames: size.frames,
       budget: { bytes: null },
       budgetFor: budgetFor(stageMemory),
-      window: () => memory.window(),
-      added: () => memory.added(),
+      // the micro-batch re-plan measures this process: not for a device's offered memory
+      ...(offered ? {} : { window: () => memory.window(), added: () => memory.added() }),
       note: (m) => vaeMemory.notes.push(m),
     });
     for (const plan of decoded.plans) report.addPlan("vae", plan);
@@ -299,6 +299,7 @@ async function preflight(o: {
   stages: [StageName, { info: StageInfo; fixed: number }[]][];
 }): Promise<void> {
   await o.memory.startLanes(o.executor, 1);
+  o.memory.require("the first lane (onnxruntime's environment included)", o.memory.added());
   for (const [stage, parts] of o.stages) {
     const stageBudget = o.budgets[stage];
     for (const { info, fixed } of parts) {

@@ -8,6 +8,7 @@ import { readSafetensors } from "./safetensors.ts";
 import { relL2 } from "./tensor.ts";
 import type { Tensor } from "./types.ts";
 import { decodeVideo, framesFor, latentFrames } from "./vae_stage.ts";
+import { vaeWorkBytes } from "./work_estimate.ts";
 import { resident } from "../schedulers/resident.ts";
 
 const V12 = { temporal_factor: 4, chunk_latents: 5, chunk_frames: 17 };
@@ -123,4 +124,43 @@ Deno.test("decodeVideo() matches the Python reference for short last chunks and 
   }
   const z = expected.z9 as Tensor<"float32">;
   await assert.rejects(() => decode(join(dir, "b"), z, 17), StageError, "'17' frames need '5' latent frames");
+});
+
+Deno.test("decodeVideo() shrinks the spatial micro-batch to fit a budget, says so, and decodes the same frames", async () => {
+  const dir = await cached("vae-random-tiny", exporterSources(), async (d) => {
+    const args = ["--config", "tiny", "--stages", "vae", "--seed", "5", "--threads", "1", "--quiet"];
+    await py(["-m", "export", "random", ...args, "--out", join(d, "b")]);
+    await py(["-c", REFERENCE, join(d, "expected.safetensors")]);
+  });
+  const expected = await readSafetensors(join(dir, "expected.safetensors"));
+  const z = expected.z34 as Tensor<"float32">;
+  const bundle = await loadBundle(join(dir, "b"));
+  const whole = await decode(join(dir, "b"), z, 34);
+  const spatial = bundle.vae!.blocks.find((b) => b.name === "spatial_decode")!;
+  const [, C, , h, w] = z.dims;
+  const pixels = h * w * bundle.vae!.spatial_factor ** 2;
+  // room for one frame's working memory a micro-batch (not the bundle's four), weights and all
+  const oneFrame = vaeWorkBytes({ params: spatial.params, frames: 1, pixels, channels: C });
+  const notes: string[] = [];
+  const executor = local.create({ threads: 1, arena: false, trim: true });
+  try {
+    const scheduler = resident.create({});
+    const { video, plans } = await decodeVideo({
+      bundle,
+      latent: z,
+      frames: 34,
+      executor,
+      scheduler,
+      budget: { bytes: null },
+      budgetFor: () => ({ bytes: spatial.bytes + bundle.vae!.blocks[0].bytes + oneFrame }),
+      note: (m) => notes.push(m),
+      emit: () => {},
+    });
+    assert.match(notes.join("\n"), /micro-batch shrunk from 4 to 1 frame/);
+    assert.ok(plans.every((p) => p.peakBytes <= spatial.bytes + bundle.vae!.blocks[0].bytes + oneFrame));
+    assert.deepEqual(video.dims, whole.video.dims);
+    assert.deepEqual(video.data, whole.video.data, "frames decode alone exactly as in a micro-batch of four");
+  } finally {
+    await executor.close();
+  }
 });
