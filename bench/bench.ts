@@ -165,7 +165,7 @@ console.log(
     mib(denoiser.blocks.find((b) => b.name === biggest.name)!.bytes)
   }), ${mib(maxOf(blockMemory.loadExtraBytes))} extra while loading, ${
     mib(maxOf(blockMemory.runBytes))
-  } to run; ${mib(blockMemory.laneBytes)} a lane (outside the budget)`,
+  } to run; ${mib(blockMemory.laneBytes)} a lane (inside the budget: the run measures its own)`,
 );
 
 // The quality half first: dynamic LPL's leap on the trained model decides where its speed row leaps.

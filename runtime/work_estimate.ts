@@ -82,8 +82,10 @@ export function textWorkBytes(
  * at the larger of its input and output resolutions, with three such activations live (input, output, a
  * residual), doubled for onnxruntime's temporaries. Frames of a spatial micro-batch are independent, so
  * the estimate is linear in `frames`; the run measures the first call and re-plans the micro-batch when
- * the estimate was short (runtime/vae_stage.ts). Calibrated on the random `tiny`-preset VAE of
- * `export random --config mid` at 64×64 (measured peaks in the run report's `memory.run`).
+ * the estimate was short (runtime/vae_stage.ts). Measured here on the `tiny` VAE (the default model's and
+ * the random `mid` bundle's) at 64×64, 17 frames, micro-batches of 4: the spatial plan says 36.9 MiB, the
+ * VAE stage's measured peak over its start is 18–22 MiB (the run report's `memory.run.stages`): an upper
+ * bound in those runs.
  *
  * @example
  * ```ts
