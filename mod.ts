@@ -1,7 +1,8 @@
 /**
  * odsora: text-to-video on memory-limited devices (On-device Sora on Open-Sora v1.2) as a Deno plugin
  * runtime. This module exports the public API: the core types and plugin interfaces, tensors, bundles,
- * the plugin registry, stage running, the denoise loop, and the built-in plugins.
+ * the plugin registry and the built-ins (`builtins`), stage running, the denoise loop, and the pipeline.
+ * Plugin authors import `plugin.ts` instead.
  *
  * @example
  * ```ts ignore
@@ -31,13 +32,29 @@ export {
   type TextStage,
   type VaeStage,
 } from "./runtime/bundle.ts";
-export { builtinPlugins, type PluginSpec, resolveDefinition, resolvePlugin } from "./runtime/registry.ts";
+export { builtinPlugins, builtins, resolveDefinition, resolvePlugin } from "./builtins.ts";
+export {
+  createRegistry,
+  definePlugin,
+  instantiate,
+  type PluginSpec,
+  type Registry,
+} from "./runtime/registry.ts";
 export { openStage, type OpenStageOptions, type StageRunner } from "./runtime/stage.ts";
 export { composeOperators, denoise, type DenoiseOptions } from "./runtime/denoise.ts";
 export { local, LocalExecutor } from "./runtime/executor_local.ts";
 export { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./runtime/memory.ts";
-export * from "./samplers/mod.ts";
-export * from "./schedulers/mod.ts";
+export { eulerDt, sampleEuler, samplers } from "./samplers/mod.ts";
+export { rflowTimesteps, shiftRatio } from "./runtime/timesteps.ts";
+export {
+  blockNeed,
+  checkBudget,
+  checkEachBlock,
+  laneWorkBytes,
+  planResident,
+  planSequential,
+  schedulers,
+} from "./schedulers/mod.ts";
 export { plugins } from "./plugins/mod.ts";
 export { generate, type GenerateOptions, type RunResult } from "./runtime/pipeline.ts";
 export { loadRecipe, parseRecipe, type Recipe, type RecipeOptions } from "./runtime/recipe.ts";

@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { oneLine } from "../runtime/cli.ts";
 import { OdsoraError } from "../runtime/errors.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
-import { parseVariants, VARIANTS } from "../eval/variants.ts";
+import { parseVariants, variantOverrides, VARIANTS } from "../eval/variants.ts";
 import { findWorldFile, readWorld } from "../eval/world.ts";
 import type { EngineRun, ItemResult } from "./engine.ts";
 import { runLocal } from "./engine_local.ts";
@@ -141,9 +141,10 @@ export async function planBatch(o: BatchOptions): Promise<BatchJob[]> {
   }
   const variants: Record<string, Record<string, unknown>> = {};
   let recipe = null;
+  const frames = (await loadRecipe(o.recipe, { overrides: { prompt: prompts[0].prompt } })).frames;
   for (const name of o.variants) {
-    variants[name] = VARIANTS[name];
-    recipe = await loadRecipe(o.recipe, { overrides: { ...VARIANTS[name], prompt: prompts[0].prompt } });
+    variants[name] = variantOverrides(name, frames); // a budget sized for 17 frames grows with the clip
+    recipe = await loadRecipe(o.recipe, { overrides: { ...variants[name], prompt: prompts[0].prompt } });
   }
   // prompts with expected attributes are analyzed as `deno task eval` does, against the world file
   const world = prompts.some((p) => p.expected)

@@ -11,8 +11,10 @@ Writes JSON lines on stdout: {"event": "ready", "startupMs"}, one {"ok", "record
 then {"event": "done"}. Errors: one line on stderr, exit 1.
 """
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,11 +30,23 @@ def emit(value):
     _PROTOCOL.flush()
 
 
+def follow_parent():
+    """End (through the finally that shuts Ray down) when the batch command that started us goes away."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
+    follow_parent()
     cfg = json.load(sys.stdin)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if not cfg.get("address"):
-        # A Ray "cluster" of this machine only: every Ray server binds 127.0.0.1 (read when ray is imported).
+    host = (cfg.get("address") or "127.0.0.1").rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost"):
+        # A Ray "cluster" of this machine only: every Ray server binds 127.0.0.1, and a loopback address
+        # stays loopback (Ray would otherwise swap it for the node's IP). Read when ray is imported.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
     from ray.util import ActorPool

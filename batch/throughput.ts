@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { writeTextAtomic } from "../eval/_write.ts";
+import { writeTextAtomic } from "../eval/write_atomic.ts";
 import { type BatchOptions, runBatch } from "./batch.ts";
 import { ROOT } from "./engine.ts";
 

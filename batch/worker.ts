@@ -23,6 +23,8 @@ import { analyzeClip } from "../eval/analyze.ts";
 import { closeWarmExecutors } from "./_warm_executor.ts";
 import { lines } from "./engine.ts";
 import type { BatchJob, ManifestRecord } from "./items.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 const WARM = new URL("./_warm_executor.ts", import.meta.url).pathname;
 let partialCount = 0;
@@ -82,7 +84,10 @@ export async function runJob(job: BatchJob, dir: string, worker: string): Promis
     }
     const g0 = performance.now();
     const decisions: RunEvent[] = [];
-    const result = await generate(recipe, { emit: (e) => void (e.type === "decision" && decisions.push(e)) });
+    const result = await generate(await withFallbackBundle(recipe, () => {}), {
+      registry: builtins,
+      emit: (e) => void ((e.type === "decision" || e.type === "cache") && decisions.push(e)),
+    });
     const generateMs = performance.now() - g0;
     const files: Record<string, string> = {};
     result.outputs.forEach((sample, i) => {

@@ -7,7 +7,7 @@
 import { type Bundle, nullCaption, stageOf } from "../runtime/bundle.ts";
 import { gaussianNoise } from "../runtime/rng.ts";
 import { tensor } from "../runtime/tensor.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
 import type { DenoiseInputs } from "./_speed_row.ts";
 
 /** The latent size and schedule of the speed rows. */

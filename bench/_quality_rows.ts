@@ -16,6 +16,7 @@ import type { RunEvent, Tensor } from "../runtime/types.ts";
 import { generateRemote, type RemoteOptions } from "../batch/remote.ts";
 import type { RowSpec } from "./_rows.ts";
 import { videoPsnr, videoSsim } from "./quality.ts";
+import { builtins } from "../builtins.ts";
 
 /** Quality figures of one row on the default model. */
 export interface QualityRow {
@@ -25,6 +26,8 @@ export interface QualityRow {
   totalS: number;
   calls: number;
   leapStep: number | null;
+  /** Steps whose model call the row's step cache reused (empty without a cache). */
+  reusedSteps: number[];
 }
 
 /** Where the quality rows run: in this process (default) or on a batch engine (`deno task batch`'s). */
@@ -40,6 +43,7 @@ function rowOverrides(row: RowSpec, bundleDir: string, dir: string): Record<stri
     bundle: bundleDir,
     sampler: row.sampler,
     token_ops: row.token_ops,
+    ...(row.step_cache ? { step_cache: row.step_cache } : {}),
     scheduler: { name: "resident" },
     "output.dir": join(dir, row.name),
     "output.formats": ["gif"],
@@ -83,7 +87,7 @@ export async function qualityRows(
         const recipe = await loadRecipe(recipeFile, { overrides: rowOverrides(row, bundleDir, dir) });
         const events: RunEvent[] = [];
         const started = performance.now();
-        const result = await generate(recipe, { emit: (e) => void events.push(e) });
+        const result = await generate(recipe, { registry: builtins, emit: (e) => void events.push(e) });
         const totalS = (performance.now() - started) / 1000;
         runs.push({ video: result.video, totalS, calls: result.calls, decisions: events });
       }
@@ -98,6 +102,7 @@ export async function qualityRows(
         totalS,
         calls,
         leapStep: leap && leap.type === "decision" ? leap.step : null,
+        reusedSteps: decisions.flatMap((e) => (e.type === "cache" && e.reused ? [e.step] : [])),
       });
     });
   } finally {

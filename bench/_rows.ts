@@ -13,6 +13,8 @@ export interface RowSpec {
   sampler: PluginSpec;
   token_ops: PluginSpec[];
   scheduler: PluginSpec & { budget?: string | null };
+  /** A step cache (absent: every model call computed). */
+  step_cache?: PluginSpec;
 }
 
 const euler = { name: "euler" };
@@ -20,6 +22,13 @@ const resident = { name: "resident" };
 const lpl15 = { name: "lpl", leapAt: 15 };
 const tdtm = (mergeSteps: number) => ({ name: "tdtm", mergeSteps });
 const cidl = (budget: string) => ({ name: "ci-dl", budget });
+/**
+ * TeaCache at the threshold chosen on the default model (models/default, default prompt and two others,
+ * 30 Euler steps): 0.3 computes 9 of 30 calls at SSIM ≥ 0.996 against the uncached video; 0.5 computes 7
+ * (SSIM 0.96–0.99) but held-out shapes fell to 88% in the strict evaluation; 0.8 drops SSIM to 0.84. The
+ * rescaling polynomial is the default model's fit (plugins/step_cache/teacache_fit.json).
+ */
+const teacache = { name: "teacache", threshold: 0.3 };
 
 /** The rows, baseline first (the 30-step resident Euler run every ratio is against). */
 export const ROWS: RowSpec[] = [
@@ -45,7 +54,41 @@ export const ROWS: RowSpec[] = [
   { name: "cidl-50", sampler: euler, token_ops: [], scheduler: cidl("50%") },
   { name: "cidl-25", sampler: euler, token_ops: [], scheduler: cidl("25%") },
   { name: "all", sampler: lpl15, token_ops: [tdtm(15)], scheduler: cidl("50%") },
+  { name: "cache", sampler: euler, token_ops: [], scheduler: resident, step_cache: teacache },
+  {
+    name: "all-cache",
+    sampler: lpl15,
+    token_ops: [tdtm(15)],
+    // the last block stays resident too when it fits, so a reused call loads nothing
+    scheduler: { ...cidl("50%"), residentLast: true },
+    step_cache: teacache,
+  },
 ];
+
+/** Where a speed row's reused calls come from. */
+export type CacheSource = "trained-model" | "speed-bundle" | null;
+
+/**
+ * The step cache a row's speed run uses. A cache decides from how the model's input changes, and on the
+ * random-weight speed bundle that means nothing: when the quality half ran the row on the trained default
+ * model, the speed run replays the steps the cache reused there as a `fixed` list (the same reused calls).
+ * Without a trained run the row's own cache decides on the speed bundle.
+ *
+ * @example
+ * ```ts
+ * import { ROWS, speedStepCache } from "./_rows.ts";
+ * const row = ROWS.find((r) => r.name === "cache")!;
+ * speedStepCache(row, [2, 3]); // { stepCache: { name: "fixed", steps: [2, 3] }, cacheSource: "trained-model" }
+ * ```
+ */
+export function speedStepCache(
+  row: RowSpec,
+  trainedReused: readonly number[] | undefined,
+): { stepCache: PluginSpec | null; cacheSource: CacheSource } {
+  if (!row.step_cache) return { stepCache: null, cacheSource: null };
+  if (trainedReused === undefined) return { stepCache: row.step_cache, cacheSource: "speed-bundle" };
+  return { stepCache: { name: "fixed", steps: [...trainedReused] }, cacheSource: "trained-model" };
+}
 
 /** Where a speed row's leap step comes from. */
 export type LeapSource = "trained-model" | "speed-bundle" | null;

@@ -8,9 +8,18 @@
 import { type Bundle, stageOf } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
+import { availableBytes } from "../runtime/memory.ts";
 import { adaptiveStage, openStageMemory, RunMemory, type RunMemoryReport } from "../runtime/run_memory.ts";
 import { openStage } from "../runtime/stage.ts";
-import type { MemoryScheduler, Plan, RunEvent, Sampler, Tensor, TokenOp } from "../runtime/types.ts";
+import type {
+  MemoryScheduler,
+  Plan,
+  RunEvent,
+  Sampler,
+  StepCache,
+  Tensor,
+  TokenOp,
+} from "../runtime/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
 
 /** The denoiser inputs every row shares. */
@@ -32,6 +41,7 @@ export interface RowPlugins {
   tokenOps: TokenOp[];
   scheduler: MemoryScheduler;
   budgetBytes: number | null;
+  stepCache?: StepCache | null;
 }
 
 /** A measured row. */
@@ -50,6 +60,11 @@ export interface RowRun {
   /** The row's run memory: budget, lanes, first and final plan, re-plan notes (runtime/run_memory.ts). */
   memory: RunMemoryReport;
   leapStep: number | null;
+  /** Model calls a step cache reused. */
+  reusedCalls: number;
+  /** Denoiser block loads during the passes that reused / computed (setup loads excluded). */
+  loadsReused: number;
+  loadsComputed: number;
 }
 
 /**
@@ -67,7 +82,7 @@ export async function runRow(
   options: { threads: number; workBytes?: Readonly<Record<string, number>> },
 ): Promise<RowRun> {
   // One budget for the row: what it adds over the RSS at its start, lanes and all (runtime/run_memory.ts).
-  const memory = new RunMemory(plugins.budgetBytes);
+  const memory = new RunMemory(plugins.budgetBytes, availableBytes());
   const events: RunEvent[] = [];
   const emit = (e: RunEvent) => void events.push(e);
   const origin = performance.now();
@@ -113,6 +128,7 @@ export async function runRow(
         runner,
         sampler: plugins.sampler,
         tokenOps: plugins.tokenOps,
+        stepCache: plugins.stepCache ?? null,
         ...inputs,
         emit,
       });
@@ -128,6 +144,8 @@ export async function runRow(
   const totalS = (performance.now() - origin) / 1000;
   const setup = setupSpan(timelineOf(events), plan.resident);
   const leap = events.find((e) => e.type === "decision" && e.data?.leap === true);
+  const reused = new Set(events.flatMap((e) => (e.type === "cache" && e.reused ? [e.call] : [])));
+  const loads = timelineOf(events).filter((o) => o.op === "load" && !plan.resident.includes(o.block));
   return {
     ...run,
     plan,
@@ -138,5 +156,8 @@ export async function runRow(
     startRssBytes: memory.startRssBytes,
     memory: memory.report(stageOf(bundle, "denoiser").blocks.reduce((a, b) => a + b.bytes, 0)),
     leapStep: leap && leap.type === "decision" ? leap.step : null,
+    reusedCalls: reused.size,
+    loadsReused: loads.filter((o) => reused.has(o.pass)).length,
+    loadsComputed: loads.filter((o) => !reused.has(o.pass)).length,
   };
 }

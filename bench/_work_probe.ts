@@ -17,6 +17,7 @@ import type { RunEvent } from "../runtime/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { sequential } from "../schedulers/sequential.ts";
 import type { DenoiseInputs } from "./_speed_row.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 /**
  * Each block's memory at `inputs`' shapes (see the module comment), and one lane's start-up.
@@ -58,7 +59,7 @@ export async function measureBlockMemory(
       bundle,
       stage: "denoiser",
       executor,
-      scheduler: sequential.create({}),
+      scheduler: instantiate(sequential),
       budget: { bytes: null },
       passes: 2,
       emit,
@@ -67,7 +68,7 @@ export async function measureBlockMemory(
       await denoise({
         bundle,
         runner,
-        sampler: euler.create({}),
+        sampler: instantiate(euler),
         tokenOps: [],
         ...inputs,
         timesteps: inputs.timesteps.slice(0, 2),

@@ -19,16 +19,16 @@ import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BudgetError, OdsoraError } from "../runtime/errors.ts";
-import { writeFileAtomic } from "../runtime/_atomic.ts";
+import { writeFileAtomic } from "../runtime/atomic.ts";
 import { loadBundle, stageOf } from "../runtime/bundle.ts";
 import { parseBudget } from "../runtime/recipe.ts";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { resolvePlugin } from "../builtins.ts";
 import { relL2 } from "../runtime/tensor.ts";
 import { denoiserWorkBytes } from "../runtime/work_estimate.ts";
 import type { Tensor } from "../runtime/types.ts";
 import { benchInputs, firstPairs } from "./_inputs.ts";
 import { qualityRows } from "./_quality_rows.ts";
-import { ROWS, speedSampler } from "./_rows.ts";
+import { ROWS, speedSampler, speedStepCache } from "./_rows.ts";
 import { runRow } from "./_speed_row.ts";
 import { measureBlockMemory, withMeasuredSizes } from "./_work_probe.ts";
 import { type Capacity, probeCapacity } from "./capacity.ts";
@@ -195,8 +195,10 @@ for (const row of rows) {
     : Math.floor(spec.fraction * stageBytes);
   const trainedLeap = quality ? (quality.get(row.name)?.leapStep ?? null) : undefined;
   const { sampler, leapSource } = speedSampler(row, trainedLeap);
+  const { stepCache, cacheSource } = speedStepCache(row, quality?.get(row.name)?.reusedSteps);
   const plugins = {
     sampler: await resolvePlugin("sampler", sampler, ROOT),
+    stepCache: stepCache ? await resolvePlugin("step-cache", stepCache, ROOT) : null,
     tokenOps: await Promise.all(row.token_ops.map((s) => resolvePlugin("token-op", s, ROOT))),
     scheduler: await resolvePlugin("scheduler", schedulerSpec, ROOT),
     budgetBytes,
@@ -241,6 +243,10 @@ for (const row of rows) {
     leap_step_trained: leapSource === null ? null : (trainedLeap ?? null),
     leap_source: leapSource,
     model_calls: r.calls,
+    reused_calls: r.reusedCalls,
+    cache_source: cacheSource,
+    loads_reused: r.loadsReused,
+    loads_computed: r.loadsComputed,
     resident_blocks: r.plan.resident.length,
     lanes: r.plan.lanes,
     latent_rel_l2: relL2(r.latent, baseline),
@@ -252,7 +258,8 @@ for (const row of rows) {
     } s, ${r.calls} calls, added ${mib(r.peakRssBytes - r.startRssBytes)}${
       budgetBytes === null ? "" : ` of a ${mib(budgetBytes)} budget`
     }` +
-      (leapSource ? `, leap at ${r.leapStep ?? "-"} (leap source: ${leapSource})` : ""),
+      (leapSource ? `, leap at ${r.leapStep ?? "-"} (leap source: ${leapSource})` : "") +
+      (cacheSource ? `, ${r.reusedCalls} reused (cache source: ${cacheSource})` : ""),
   );
 }
 

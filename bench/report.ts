@@ -40,6 +40,17 @@ export interface ReportRow {
    */
   leap_source: "trained-model" | "speed-bundle" | null;
   model_calls: number;
+  /** Model calls the step cache reused (0 without one). */
+  reused_calls: number;
+  /**
+   * Which reuse decisions the speed run used: "trained-model" (the steps the cache reused on the trained
+   * default model in the quality half, replayed as a `fixed` list), "speed-bundle" (the cache deciding on
+   * the random-weight speed bundle, only when no trained model ran), null for rows without a cache.
+   */
+  cache_source: "trained-model" | "speed-bundle" | null;
+  /** Streamed block loads (resident setup excluded) during reused / computed model calls. */
+  loads_reused: number;
+  loads_computed: number;
   resident_blocks: number;
   lanes: number;
   /** Relative L2 of the final latent vs the baseline's (0 = bit-equal). */
@@ -85,6 +96,7 @@ export function formatTable(rows: readonly ReportRow[]): string {
     "leap",
     "leap (trained)",
     "calls",
+    "reused",
   ];
   const body = rows.map((r) => [
     r.name,
@@ -102,6 +114,7 @@ export function formatTable(rows: readonly ReportRow[]): string {
     r.leap_step === null ? "-" : String(r.leap_step),
     r.leap_step_trained === null ? "-" : String(r.leap_step_trained),
     String(r.model_calls),
+    String(r.reused_calls),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) =>

@@ -23,6 +23,10 @@ const row = (
   leap_step_trained: null,
   leap_source: null,
   model_calls: 30,
+  reused_calls: 0,
+  cache_source: null,
+  loads_reused: 0,
+  loads_computed: 0,
   resident_blocks: 3,
   lanes: 1,
   latent_rel_l2: 0,
@@ -39,7 +43,7 @@ Deno.test("formatTable() prints one aligned line per row with '-' for missing fi
   assert.equal(lines.length, 3);
   assert.match(
     lines[2],
-    /^lpl-15\s+5\.0\s+8\.0\s+2\.00\s+1\.50\s+1024M\s+768M\s+-\s+512M\s+-\s+-\s+-\s+-\s+-\s+30$/,
+    /^lpl-15\s+5\.0\s+8\.0\s+2\.00\s+1\.50\s+1024M\s+768M\s+-\s+512M\s+-\s+-\s+-\s+-\s+-\s+30\s+0$/,
   );
   assert.equal(new Set(lines.map((l) => l.length)).size, 1);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ROWS, speedSampler } from "./_rows.ts";
+import { ROWS, speedSampler, speedStepCache } from "./_rows.ts";
 
 const row = (name: string) => ROWS.find((r) => r.name === name)!;
 
@@ -17,4 +17,16 @@ Deno.test("speedSampler() replays the trained model's dynamic-LPL leap, and says
     leapSource: "speed-bundle",
   });
   assert.deepEqual(speedSampler(row("lpl-15"), 19), { sampler: row("lpl-15").sampler, leapSource: null });
+});
+
+Deno.test("speedStepCache() replays the steps the cache reused on the trained model as a fixed list", () => {
+  assert.deepEqual(speedStepCache(row("cache"), [2, 3, 5]), {
+    stepCache: { name: "fixed", steps: [2, 3, 5] },
+    cacheSource: "trained-model",
+  });
+  assert.deepEqual(speedStepCache(row("all-cache"), undefined), {
+    stepCache: row("all-cache").step_cache,
+    cacheSource: "speed-bundle",
+  });
+  assert.deepEqual(speedStepCache(row("baseline"), [1]), { stepCache: null, cacheSource: null });
 });

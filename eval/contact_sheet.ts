@@ -5,7 +5,10 @@
  *   deno run -A eval/contact_sheet.ts --prompt "a red circle moving left on a black background"
  *       [--recipe recipes/default.yaml] [--variant every|a,b] [--seed 42] [--every 2] [--scale 3]
  *       [--out out/contact_sheet.png]
+ *   deno run -A eval/contact_sheet.ts --prompts eval/prompts.jsonl --item K [--batch 8] ...
  *
+ * With `--prompts` and `--item`, the clip is item K of `deno task eval` exactly (its batch of `--batch`
+ * prompts and seed: the recipe's seed + batch index), so a report's miss can be looked at.
  * Rows are the variants in the order given (printed with their analysis), columns every `--every`-th frame
  * (the last frame always included), each frame scaled `--scale` times with nearest-neighbour pixels and a
  * 2-pixel magenta gap between tiles.
@@ -18,13 +21,16 @@ import { generate } from "../runtime/pipeline.ts";
 import { encodePng } from "../runtime/png.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
-import { EvalError } from "./prompt_file.ts";
-import { parseVariants, VARIANTS } from "./variants.ts";
+import { EvalError, readPrompts } from "./prompt_file.ts";
+import { parseVariants, variantOverrides } from "./variants.ts";
 import { findWorldFile, readWorld, slowestDisplacement } from "./world.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 /** Usage text of the contact sheet tool. */
-export const USAGE = `usage: deno run -A eval/contact_sheet.ts --prompt TEXT [--recipe recipes/default.yaml]
-       [--variant every|a,b] [--seed N] [--every 2] [--scale 3] [--out out/contact_sheet.png]`;
+export const USAGE =
+  `usage: deno run -A eval/contact_sheet.ts (--prompt TEXT [--seed N] | --prompts FILE --item K [--batch 8])
+       [--recipe recipes/default.yaml] [--variant every|a,b] [--every 2] [--scale 3] [--out out/contact_sheet.png]`;
 
 const GAP = 2;
 const GAP_RGB = [255, 0, 255];
@@ -79,11 +85,45 @@ export function contactSheet(rows: readonly Frames[], every: number, scale: numb
   return { width, height, rgb };
 }
 
+/** The prompts of the run, its seed and the sample to show: one prompt, or item K of an eval prompt file. */
+async function whichClip(
+  values: { prompt?: string; prompts?: string; item?: string; seed?: string },
+  batch: number,
+  recipeSeed: number,
+): Promise<{ prompts: string[]; seed: number; index: number }> {
+  if (values.prompts !== undefined) {
+    const all = await readPrompts(values.prompts);
+    const k = Number(values.item);
+    if (!Number.isInteger(k) || k < 0 || k >= all.length) {
+      throw new EvalError(
+        `Cannot draw a contact sheet: --item '${values.item}' is not an item of ${values.prompts}`,
+      );
+    }
+    const start = k - (k % batch);
+    return {
+      prompts: all.slice(start, start + batch).map((p) => p.prompt),
+      seed: recipeSeed + start / batch,
+      index: k - start,
+    };
+  }
+  if (!values.prompt) {
+    throw new EvalError("Cannot draw a contact sheet: give --prompt, or --prompts and --item");
+  }
+  const seed = values.seed === undefined ? recipeSeed : Number(values.seed);
+  if (!Number.isInteger(seed)) {
+    throw new EvalError(`Cannot draw a contact sheet: --seed '${values.seed}' is not an integer`);
+  }
+  return { prompts: [values.prompt], seed, index: 0 };
+}
+
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       prompt: { type: "string" },
+      prompts: { type: "string" },
+      item: { type: "string" },
+      batch: { type: "string", default: "8" },
       recipe: { type: "string", default: "recipes/default.yaml" },
       variant: { type: "string", default: "every" },
       seed: { type: "string" },
@@ -98,15 +138,15 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!values.prompt) throw new EvalError("Cannot draw a contact sheet: --prompt is missing");
-  const every = Number(values.every), scale = Number(values.scale);
-  for (const [k, v] of [["every", every], ["scale", scale]] as const) {
+  const every = Number(values.every), scale = Number(values.scale), batch = Number(values.batch);
+  for (const [k, v] of [["every", every], ["scale", scale], ["batch", batch]] as const) {
     if (!Number.isInteger(v) || v < 1) {
       throw new EvalError(`Cannot draw a contact sheet: --${k} '${values[k]}' is not a positive integer`);
     }
   }
   const variants = parseVariants(values.variant!);
   const base = await loadRecipe(values.recipe!);
+  const pick = await whichClip(values, batch, base.seed);
   const world = await readWorld(findWorldFile(undefined, values.recipe!, base.bundle));
   const out = await Deno.makeTempDir({ prefix: "odsora_sheet_" });
   const rows: Frames[] = [];
@@ -114,14 +154,18 @@ async function main(args: string[]): Promise<number> {
     for (const v of variants) {
       const run = await loadRecipe(values.recipe!, {
         overrides: {
-          ...VARIANTS[v],
-          prompt: values.prompt,
-          ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+          ...variantOverrides(v, base.frames),
+          prompt: undefined,
+          prompts: pick.prompts,
+          seed: pick.seed,
           "output.dir": out,
           "output.formats": ["png"],
         },
       });
-      const clip = framesFromVideo((await generate(run)).video, 0);
+      const clip = framesFromVideo(
+        (await generate(await withFallbackBundle(run, () => {}), { registry: builtins })).video,
+        pick.index,
+      );
       const slowest = slowestDisplacement(world, clip.count);
       const a = analyzeClip(clip, { minDisplacement: slowest / 2 });
       console.log(

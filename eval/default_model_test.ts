@@ -5,6 +5,7 @@ import { framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
+import { builtins } from "../builtins.ts";
 import { readWorld, slowestDisplacement } from "./world.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
@@ -23,7 +24,7 @@ Deno.test("the default bundle turns a prompt into a clip whose analyzed colour, 
         "output.formats": ["png"],
       },
     });
-    const result = await generate(recipe);
+    const result = await generate(recipe, { registry: builtins });
     assert.deepEqual(result.warnings, []);
     assert.deepEqual(result.video.dims, [1, 3, 17, 64, 64]);
     const world = await readWorld(join(ROOT, "models", "default", "world.json"));

@@ -16,17 +16,19 @@ import { type Frames, framesFromVideo } from "../runtime/frames.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
 import { generateRemote } from "../batch/remote.ts";
-import { writeTextAtomic } from "./_write.ts";
+import { writeTextAtomic } from "./write_atomic.ts";
 import { analyzeClip } from "./analyze.ts";
 import { clipPsnr, clipSsim } from "./fidelity.ts";
 import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
-import { parseVariants, VARIANTS } from "./variants.ts";
+import { parseVariants, variantOverrides } from "./variants.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";
 
 /** Usage text of `deno task eval`. */
 export const USAGE = `usage: deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
-                      [--variant default|lpl-15|tdtm-15|all|every|a,b] [--out eval/report.json]
+                      [--variant default|lpl-15|tdtm-15|all|cache|all-cache|every|a,b] [--out eval/report.json]
                       [--batch 8] [--world FILE] [--engine inline|local|ray] [--workers N]
                       [--address ADDR] [--help]
 
@@ -63,13 +65,14 @@ export interface VariantReport {
 /** The recipe overrides of one chunk of prompts under `variant` (its seed: the recipe's + chunk index). */
 function chunkOverrides(
   variant: string,
+  frames: number | null,
   chunk: readonly EvalPrompt[],
   seed: number,
   out: string,
   start: number,
 ): Record<string, unknown> {
   return {
-    ...VARIANTS[variant],
+    ...variantOverrides(variant, frames),
     prompt: undefined,
     prompts: chunk.map((p) => p.prompt),
     seed,
@@ -104,7 +107,7 @@ export async function generateClipsRemote(
       const chunk = prompts.slice(start, start + batch);
       chunks.push({
         recipe,
-        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, ".", start),
+        overrides: chunkOverrides(variant, base.frames, chunk, base.seed + start / batch, ".", start),
       });
     }
     return chunks;
@@ -146,10 +149,10 @@ export async function generateClips(
     for (let start = 0; start < prompts.length; start += batch) {
       const chunk = prompts.slice(start, start + batch);
       const run = await loadRecipe(recipe, {
-        overrides: chunkOverrides(variant, chunk, base.seed + start / batch, out, start),
+        overrides: chunkOverrides(variant, base.frames, chunk, base.seed + start / batch, out, start),
       });
       const t0 = performance.now();
-      const result = await generate(run);
+      const result = await generate(await withFallbackBundle(run, () => {}), { registry: builtins });
       seconds += (performance.now() - t0) / 1000;
       chunk.forEach((_, i) => clips.push(framesFromVideo(result.video, i)));
       options.log?.(`${variant}: ${clips.length}/${prompts.length} clips`);

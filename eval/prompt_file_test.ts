@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EvalError, parsePrompts, readPrompts } from "./prompt_file.ts";
 import { accuracy, scoreItem } from "./score.ts";
-import { parseVariants } from "./variants.ts";
+import { parseVariants, variantOverrides } from "./variants.ts";
 import type { ClipAnalysis } from "./analyze.ts";
 
 Deno.test("readPrompts() reads the shipped prompt set with held-out combinations", async () => {
@@ -30,7 +30,7 @@ Deno.test("parsePrompts() names the file and line of a bad entry", () => {
 
 Deno.test("parseVariants() accepts known variants and 'every', rejects others", () => {
   assert.deepEqual(parseVariants("default,lpl-15"), ["default", "lpl-15"]);
-  assert.deepEqual(parseVariants("every"), ["default", "lpl-15", "tdtm-15", "all"]);
+  assert.deepEqual(parseVariants("every"), ["default", "lpl-15", "tdtm-15", "all", "cache", "all-cache"]);
   assert.throws(() => parseVariants("lpl-16"), /Cannot pick variant 'lpl-16'/);
 });
 
@@ -67,4 +67,13 @@ Deno.test("accuracy() counts each attribute separately", () => {
     20,
   );
   assert.equal(accuracy([noBg]).background, null);
+});
+
+Deno.test("variantOverrides() scales a MiB denoiser budget with the clip length, leaves others alone", () => {
+  const budget = (frames: number | null) =>
+    (variantOverrides("all", frames).scheduler as { budget: { denoiser: string } }).budget.denoiser;
+  assert.equal(budget(17), "24MiB");
+  assert.equal(budget(null), "24MiB");
+  assert.equal(budget(34), "68MiB");
+  assert.deepEqual(variantOverrides("lpl-15", 34), { sampler: { name: "lpl", leapAt: 15 } });
 });

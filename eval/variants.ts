@@ -1,7 +1,7 @@
 /**
  * The evaluation's recipe variants: the recipe as written, and the paper's techniques applied to it
  * (LPL leaping at 15 of 30 steps, TDTM merging for the first 15 steps, and all three with CI-DL streaming
- * within a budget below what the stage holds).
+ * within a budget below what the stage holds), and a step cache alone and with all three.
  *
  * @module
  */
@@ -20,7 +20,41 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
     // batch of 8 prompts with CFG (~15 MiB) do not fit, so blocks stream and the first ones stay resident.
     scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1 },
   },
+  // TeaCache at the bench's threshold (bench/_rows.ts): reuse the last residual while the model's input
+  // has barely changed
+  cache: { step_cache: { name: "teacache", threshold: 0.3 } },
+  "all-cache": {
+    sampler: { name: "lpl", leapAt: 15 },
+    token_ops: [{ name: "tdtm", mergeSteps: 15 }],
+    scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1, residentLast: true },
+    step_cache: { name: "teacache", threshold: 0.3 },
+  },
 };
+
+/** The clip length the fixed budgets of {@link VARIANTS} are sized for. */
+export const BUDGET_FRAMES = 17;
+
+/**
+ * The overrides of variant `name` for a recipe of `frames` frames (null: the bundle's default, taken as
+ * {@link BUDGET_FRAMES}). A denoiser budget in MiB grows with the clip length as (frames / 17)^1.5: a block
+ * call's working memory grows with the latent frames, its temporal attention with their square (24 MiB at 17
+ * frames, 68 MiB at 34: measured at 34 frames, 48 MiB left one block at a time 2 MiB over).
+ *
+ * @example
+ * ```ts
+ * import { variantOverrides } from "./variants.ts";
+ * (variantOverrides("all", 34).scheduler as { budget: { denoiser: string } }).budget.denoiser; // "68MiB"
+ * ```
+ */
+export function variantOverrides(name: string, frames: number | null): Record<string, unknown> {
+  const v = structuredClone(VARIANTS[name]) as Record<string, unknown>;
+  const scheduler = v.scheduler as { budget?: { denoiser?: string } } | undefined;
+  const mib = scheduler?.budget?.denoiser?.match(/^(\d+(?:\.\d+)?)MiB$/);
+  if (mib && frames !== null && frames > BUDGET_FRAMES) {
+    scheduler!.budget!.denoiser = `${Math.ceil(Number(mib[1]) * (frames / BUDGET_FRAMES) ** 1.5)}MiB`;
+  }
+  return v;
+}
 
 /** Parse a comma-separated variant list ("default,lpl-15" or "every"). */
 export function parseVariants(list: string): string[] {

@@ -203,6 +203,7 @@ export async function serveDeviceSession(conn: Deno.Conn, options: DeviceSession
       link.limits = { maxHeaderBytes: MAX_HEADER_BYTES, maxFrameBytes: trust.maxFrameBytes };
       hs = { step: "session", hostId };
       clearTimeout(timer);
+      log(`session opened for host '${hostId}'`);
       reply(req.id, async () => {
         if (!started) await executor.start(lanes);
         started = true;

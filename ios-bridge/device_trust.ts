@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Bundle } from "../runtime/bundle_types.ts";
 import { pairingCode, PBKDF2_ITERATIONS } from "./crypto.ts";
 import type { KeyStore } from "./keys.ts";
 import { ProtocolError } from "./protocol.ts";
@@ -133,4 +134,59 @@ export interface DeviceTrust {
   maxFrameBytes: number;
   /** Whether a session is open (one at a time). */
   busy: boolean;
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int64: 8, uint8: 1, bool: 1 };
+
+/**
+ * The frame limit for a bundle at the largest dims a device serves: the largest `run` frame any block
+ * takes (all its inputs, each 8-aligned) plus `marginBytes` (the JSON header; default 64 KiB). A dim is
+ * looked up as `stage.name` first, then `name` (the `--dims` syntax of `coreml_export.py`, whose packages
+ * are built for the same sizes). Throws ProtocolError naming a dim that is not given.
+ *
+ * @example
+ * ```ts ignore
+ * frameLimitFor(await loadBundle("models/default"), { B: 2, T: 5, H: 8, W: 8, Hp: 4, Wp: 4, Tm: 5, L: 300, "vae.N": 2 });
+ * ```
+ */
+export function frameLimitFor(
+  bundle: Bundle,
+  dims: Record<string, number>,
+  marginBytes = 64 * 1024,
+): number {
+  let largest = 0;
+  for (const stage of ["text", "denoiser", "vae"] as const) {
+    const s = bundle[stage];
+    if (!s) continue;
+    for (const block of s.blocks) {
+      let bytes = 0;
+      for (const io of block.inputs) {
+        const n = io.dims.reduce<number>((acc, d) => {
+          const v = typeof d === "number" ? d : dims[`${stage}.${d}`] ?? dims[d];
+          if (v === undefined) {
+            throw new ProtocolError(
+              `Cannot size the frame limit: dim '${d}' of input '${io.name}' of block '${stage}/${block.name}' is not given`,
+            );
+          }
+          return acc * v;
+        }, 1);
+        bytes += Math.ceil((n * (DTYPE_BYTES[io.dtype] ?? 8)) / 8) * 8;
+      }
+      largest = Math.max(largest, bytes);
+    }
+  }
+  return largest + marginBytes;
+}
+
+/** Parse `B=2,T=5,vae.N=2` into dims (positive integers). */
+export function parseDims(text: string): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z_][\w.]*)=(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1) {
+      throw new ProtocolError(`Cannot parse dims '${text}': '${part}' is not NAME=positive integer`);
+    }
+    dims[m[1]] = Number(m[2]);
+  }
+  return dims;
 }

@@ -228,12 +228,14 @@ export class IosExecutor implements Executor {
  * console.assert(executor.name === "ios");
  * ```
  */
-export const ios: PluginDefinition<"executor", typeof iosOptions> = {
-  name: BACKEND,
-  kind: "executor",
-  options: iosOptions,
-  create: (options) => new IosExecutor(options),
-};
+export const ios:
+  & { create(options: IosOptions): IosExecutor }
+  & PluginDefinition<"executor", typeof iosOptions> = {
+    name: BACKEND,
+    kind: "executor",
+    options: iosOptions,
+    create: (options) => new IosExecutor(options),
+  };
 
 /** The same definition under the name a recipe's `plugin: ./ios-bridge/executor.ts` looks for. */
 export const plugin: PluginDefinition<"executor", typeof iosOptions> = ios;

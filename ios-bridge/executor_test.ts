@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadBundle, nullCaption, stageOf } from "../runtime/bundle.ts";
 import { ExecutorError, PluginError } from "../runtime/errors.ts";
 import { local } from "../runtime/executor_local.ts";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { resolvePlugin } from "../builtins.ts";
 import { gaussianNoise } from "../runtime/rng.ts";
 import { full } from "../runtime/tensor.ts";
 import type { Executor, MemoryScheduler, PluginDefinition, RunEvent } from "../runtime/types.ts";
@@ -12,6 +12,8 @@ import { denoiseWith } from "../tests/_denoise_with.ts";
 import { tinyBundle } from "../tests/_e2e.ts";
 import { ios, IosExecutor } from "./executor.ts";
 import { pairedLoopback } from "./_paired.ts";
+import { instantiate } from "../runtime/registry.ts";
+import { frameLimitFor, parseDims } from "./device_trust.ts";
 
 async function denoiseOn(dir: string, executor: Executor, scheduler: MemoryScheduler) {
   const bundle = await loadBundle(dir);
@@ -21,7 +23,7 @@ async function denoiseOn(dir: string, executor: Executor, scheduler: MemorySched
   const yMask = full([1, L], 1);
   (yMask.data as Float32Array).fill(0, L - 2);
   return await denoiseWith(bundle, {
-    sampler: euler.create({}),
+    sampler: instantiate(euler),
     scheduler,
     noise: gaussianNoise([1, d.in_channels, 3, 4, 6], 11),
     y: gaussianNoise([1, L, Cc], 12),
@@ -45,7 +47,7 @@ Deno.test("ios executor over the loopback device gives latents bit-equal to the 
   const device = paired.device;
   try {
     const defs: PluginDefinition<"scheduler">[] = [resident, sequential, concurrent];
-    const schedulers = defs.map((d) => d.create(d.options.parse({})));
+    const schedulers = defs.map((d) => instantiate(d));
     const here = local.create(local.options.parse({ threads: 1 })); // the loopback device uses the same defaults
     const phone = new IosExecutor(
       ios.options.parse({ port: device.port, timeoutMs: 60_000, keys: paired.keysFile }),
@@ -170,4 +172,58 @@ Deno.test("the ios executor resolves from the registry by module path and valida
     resolvePlugin("executor", { plugin: "./executor.ts", hots: "x" }, import.meta.dirname!),
     (e) => e instanceof PluginError && e.hook === "options",
   );
+});
+
+Deno.test("the frame limit from the bundle's largest block input: the run fits at its dims, a smaller limit is refused before sending", async () => {
+  const dir = await tinyBundle();
+  const bundle = await loadBundle(dir);
+  const L = (await nullCaption(bundle)).dims[0];
+  // the run of denoiseOn(): CFG batch 2, latent 3x4x6 (Hp x Wp), 2x3 patches (H x W); text and VAE small
+  const dims = {
+    B: 2,
+    T: 3,
+    H: 2,
+    W: 3,
+    Hp: 4,
+    Wp: 6,
+    Tm: 3,
+    L,
+    "text.B": 1,
+    "vae.B": 1,
+    "vae.N": 1,
+    "vae.T": 1,
+    "vae.H": 1,
+    "vae.W": 1,
+  };
+  const fits = frameLimitFor(bundle, dims, 4096);
+  const small = frameLimitFor(bundle, { ...dims, B: 1 }, 4096);
+  assert.ok(small < fits);
+  for (const [limit, ok] of [[fits, true], [small, false]] as const) {
+    const paired = await pairedLoopback({ bundleDir: dir, maxFrameBytes: limit });
+    const phone = new IosExecutor(ios.options.parse({ port: paired.device.port, keys: paired.keysFile }));
+    try {
+      const run = denoiseOn(dir, phone, instantiate(sequential));
+      if (ok) {
+        assert.equal((await run).calls, 3);
+        assert.equal(phone.device?.maxFrameBytes, fits);
+      } else {
+        await assert.rejects(
+          run,
+          (e) =>
+            e instanceof ExecutorError &&
+            /^Cannot run block 'denoiser\/\w+': Cannot send 'run' frame: its '\d+' bytes exceed the peer's frame limit '\d+'$/
+              .test(e.message),
+        );
+      }
+    } finally {
+      await phone.close();
+      await paired.close();
+    }
+  }
+  assert.throws(
+    () => frameLimitFor(bundle, { B: 2 }),
+    /dim '\w+' of input '\w+' of block '\w+\/\w+' is not given/,
+  );
+  assert.deepEqual(parseDims("B=2, vae.N=3"), { B: 2, "vae.N": 3 });
+  assert.throws(() => parseDims("B=0"), /'B=0' is not NAME=positive integer/);
 });

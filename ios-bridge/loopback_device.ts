@@ -9,7 +9,9 @@
  *
  * `--pair` prints a fresh 6-digit code whenever a host asks to pair (`--pair-code 123456`: one fixed,
  * single-use code instead); `--keys FILE` keeps the paired hosts (mode 0600; default: in memory only);
- * `--forget HOST_ID` removes a host from that file and exits.
+ * `--forget HOST_ID` removes a host from that file and exits. The frame limit it announces is 512 MiB, or
+ * `--max-frame SIZE`, or with `--max-dims B=2,T=5,...` (the `coreml_export.py --dims` syntax) the largest
+ * block input of the bundle at those dims plus 64 KiB.
  *
  * @module
  */
@@ -20,11 +22,14 @@ import { OdsoraError } from "../runtime/errors.ts";
 import { local } from "../runtime/executor_local.ts";
 import { parseBudget } from "../runtime/recipe_schema.ts";
 import { serveDeviceSession } from "./device_session.ts";
+import { loadBundle } from "../runtime/bundle.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   type DeviceTrust,
+  frameLimitFor,
   type PairingOptions,
   PairingWindow,
+  parseDims,
 } from "./device_trust.ts";
 import { KeyStore } from "./keys.ts";
 
@@ -154,6 +159,7 @@ async function main(args: string[]): Promise<number> {
       "pair-code": { type: "string" },
       forget: { type: "string" },
       "max-frame": { type: "string" },
+      "max-dims": { type: "string" },
     },
   });
   const int = (key: "port" | "lanes" | "threads", min: number) => {
@@ -184,6 +190,13 @@ async function main(args: string[]): Promise<number> {
       );
     }
     maxFrameBytes = b.bytes;
+  }
+  if (values["max-dims"] !== undefined) {
+    try {
+      maxFrameBytes = frameLimitFor(await loadBundle(values.bundle), parseDims(values["max-dims"]));
+    } catch (e) {
+      throw new LoopbackError(`Cannot start the loopback device: --max-dims: ${(e as Error).message}`);
+    }
   }
   const pairing = values.pair || values["pair-code"] !== undefined
     ? {

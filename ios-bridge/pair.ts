@@ -164,7 +164,6 @@ async function main(args: string[]): Promise<void> {
       port: { type: "string", default: "9777" },
       code: { type: "string" },
       keys: { type: "string" },
-      "min-iterations": { type: "string" },
     },
   });
   const keys = await KeyStore.open(values.keys ?? defaultHostKeyFile(), "host");
@@ -186,8 +185,7 @@ async function main(args: string[]): Promise<void> {
   }
   const code = values.code ??
     ((device: string) => prompt(`Type the code device '${device}' shows:`)?.trim() ?? "");
-  const minIterations = values["min-iterations"] === undefined ? undefined : Number(values["min-iterations"]);
-  const paired = await pairWithDevice({ host: values.host!, port, code, keys, minIterations });
+  const paired = await pairWithDevice({ host: values.host!, port, code, keys });
   console.log(
     `paired with device '${paired.device}' (id '${paired.deviceId}'); key stored in '${keys.path}'`,
   );

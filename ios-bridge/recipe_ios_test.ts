@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { PluginError } from "../runtime/errors.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { builtins, resolvePlugin } from "../builtins.ts";
 import type { RunEvent } from "../runtime/types.ts";
 import { tinyBundle, tinyRecipe, writeRecipe } from "../tests/_e2e.ts";
 import { pairedLoopback } from "./_paired.ts";
@@ -22,6 +22,7 @@ Deno.test("a recipe naming 'executor: { name: ios }' runs text, denoiser and VAE
       );
       const events: RunEvent[] = [];
       const result = await generate(await loadRecipe(await writeRecipe(tmp, `${name}.yaml`, yaml)), {
+        registry: builtins,
         emit: (e) => events.push(e),
       });
       return { result, events };

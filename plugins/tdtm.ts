@@ -14,8 +14,9 @@
  * @module
  */
 import { z } from "zod";
+import { definePlugin } from "../runtime/registry.ts";
 import { tensor } from "../runtime/tensor.ts";
-import type { PluginDefinition, StepInfo, TimeOperators, TokenOp } from "../runtime/types.ts";
+import type { TimeOperators } from "../runtime/types.ts";
 
 /** Options of the `tdtm` token op. */
 export const tdtmOptions = z.object({
@@ -68,24 +69,17 @@ export function tdtmOperators(frames: number, oddFrame: TdtmOptions["oddFrame"])
  * The `tdtm` token-op plugin definition.
  *
  * @example
- * ```ts
- * const op = tdtm.create(tdtm.options.parse({ mergeSteps: 15 }));
+ * ```ts ignore
+ * const op = instantiate(tdtm, { mergeSteps: 15 });
  * op.operators({ step: 0, total: 30, t: 1000 }, 20)?.merge.dims; // [10, 20]
  * op.operators({ step: 15, total: 30, t: 600 }, 20); // null (identity)
  * ```
  */
-export const tdtm: PluginDefinition<"token-op", typeof tdtmOptions> = {
+export const tdtm = definePlugin({
   name: "tdtm",
   kind: "token-op",
   options: tdtmOptions,
-  create(options: TdtmOptions): TokenOp {
-    const { mergeSteps, oddFrame } = tdtmOptions.parse(options);
-    return {
-      name: "tdtm",
-      kind: "token-op",
-      operators(step: StepInfo, frames: number): TimeOperators | null {
-        return step.step < mergeSteps ? tdtmOperators(frames, oddFrame) : null;
-      },
-    };
-  },
-};
+  create: ({ mergeSteps, oddFrame }) => ({
+    operators: (step, frames) => step.step < mergeSteps ? tdtmOperators(frames, oddFrame) : null,
+  }),
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { tdtm, tdtmOperators } from "./tdtm.ts";
 import type { Tensor } from "../runtime/types.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 // The authors' merge/unmerge (On-device-Sora merge.py), restated on frame lists as the reference study
 // describes them: merge drops an odd last frame and averages pairs; unmerge repeats each frame twice and
@@ -104,7 +105,7 @@ Deno.test("tdtmOperators() even T is the same in both modes, and T = 1 has nothi
 });
 
 Deno.test("tdtm plugin merges for steps below mergeSteps and returns identity (null) after", () => {
-  const op = tdtm.create(tdtm.options.parse({ mergeSteps: 15, oddFrame: "reference" }));
+  const op = instantiate(tdtm, { mergeSteps: 15, oddFrame: "reference" });
   assert.equal(op.kind, "token-op");
   assert.equal(op.name, "tdtm");
   for (let step = 0; step < 30; step++) {
@@ -112,7 +113,7 @@ Deno.test("tdtm plugin merges for steps below mergeSteps and returns identity (n
     if (step < 15) assert.deepEqual(ops, tdtmOperators(7, "reference"));
     else assert.equal(ops, null);
   }
-  const off = tdtm.create(tdtm.options.parse({ mergeSteps: 0 }));
+  const off = instantiate(tdtm, { mergeSteps: 0 });
   assert.equal(off.operators({ step: 0, total: 30, t: 1000 }, 20), null);
 });
 

@@ -6,6 +6,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "./fallback_bundle.ts";
 import { createProgress } from "./progress.ts";
 import { loadRecipe } from "./recipe.ts";
 import { generate } from "./pipeline.ts";
@@ -101,17 +103,23 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = () => controller.abort(new DOMException("cancelled by SIGINT", "AbortError"));
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    const recipe = await loadRecipe(parsed.positionals[0], {
-      overrides: overridesFrom(parsed.values),
-      overrideLabel: (key) => `--${Object.keys(FLAGS).find((f) => FLAGS[f] === key) ?? key}`,
-    });
+    const warn = (m: string) => {
+      progress?.clear();
+      err(`odsora: warning: ${m}`);
+    };
+    const recipe = await withFallbackBundle(
+      await loadRecipe(parsed.positionals[0], {
+        overrides: overridesFrom(parsed.values),
+        overrideLabel: (key) => `--${Object.keys(FLAGS).find((f) => FLAGS[f] === key) ?? key}`,
+      }),
+      warn,
+    );
     const result = await generate(recipe, {
-      emit: progress ? (e) => progress.emit(e) : undefined,
+      registry: builtins,
+      // the progress bar reads stages, steps and blocks: no preview is ever made for the terminal
+      observers: progress ? [{ types: ["stage", "step", "block"], on: (e) => progress.emit(e) }] : [],
       signal: controller.signal,
-      warn: (m) => {
-        progress?.clear();
-        err(`odsora: warning: ${m}`);
-      },
+      warn,
     });
     progress?.end();
     for (const sample of result.outputs) for (const path of Object.values(sample)) console.log(path);

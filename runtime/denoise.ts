@@ -9,6 +9,8 @@
  */
 import { type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
+import { runSampler } from "./sample.ts";
+import type { RunContext } from "./run_context.ts";
 import type { StageRunner } from "./stage.ts";
 import {
   addScaled,
@@ -25,7 +27,6 @@ import {
   toFloat32,
 } from "./tensor.ts";
 import type {
-  Emit,
   ModelFn,
   Sampler,
   StepCache,
@@ -38,7 +39,7 @@ import type {
 } from "./types.ts";
 
 /** Options of {@link denoise}. */
-export interface DenoiseOptions {
+export interface DenoiseOptions extends Pick<RunContext, "emit" | "signal"> {
   bundle: Bundle;
   runner: StageRunner;
   sampler: Sampler;
@@ -59,7 +60,6 @@ export interface DenoiseOptions {
   /** Video size in pixels (the position-embedding scale uses it). */
   height: number;
   width: number;
-  emit: Emit;
   signal?: AbortSignal;
 }
 
@@ -271,7 +271,6 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
 
   let calls = 0;
   const model: ModelFn = async (x, t, step, options) => {
-    o.signal?.throwIfAborted();
     const xp = padTo(x, padded);
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
     const input: TensorMap = {
@@ -301,27 +300,12 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     for (const [name, tensor] of Object.entries(env)) if (input[name] !== tensor) releaseTensor(tensor);
     return drift;
   };
-  const started = performance.now();
   try {
-    const latent = await o.sampler.sample(model, o.noise, {
+    const { latent, calls } = await runSampler(o.sampler, model, o.noise, {
       timesteps: o.timesteps,
+      emit: o.emit,
       signal: o.signal,
-      onStep: ({ step, t }) => {
-        const perStep = (performance.now() - started) / (step + 1);
-        const etaMs = Math.max(0, total - step - 1) * perStep;
-        o.emit({
-          type: "step",
-          step,
-          total,
-          t,
-          calls,
-          etaMs,
-          ...(cache ? { reused: reusedSteps.has(step) } : {}),
-        });
-      },
-      reused: (step) => reusedSteps.has(step),
-      onDecision: ({ step, message, data }) =>
-        o.emit({ type: "decision", sampler: o.sampler.name, step, message, data }),
+      reused: cache ? (step) => reusedSteps.has(step) : undefined,
     });
     return { latent, calls };
   } catch (e) {

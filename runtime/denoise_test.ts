@@ -6,9 +6,10 @@ import { openStage } from "./stage.ts";
 import { fromArray, relL2, slice, zeros } from "./tensor.ts";
 import type { RunEvent, Tensor, TokenOp } from "./types.ts";
 import { euler } from "../samplers/euler.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "./timesteps.ts";
 import { resident } from "../schedulers/mod.ts";
 import { loadToy } from "../tests/_toy.ts";
+import { instantiate } from "./registry.ts";
 
 const f32 = (t: Tensor) => t as Tensor<"float32">;
 const pairOp = (merge: Tensor, unmerge: Tensor, until: number): TokenOp => ({
@@ -34,7 +35,7 @@ Deno.test("denoise() runs CFG Euler on a real padded bundle and matches the torc
         bundle,
         stage: "denoiser",
         executor: exec,
-        scheduler: resident.create({}),
+        scheduler: instantiate(resident),
         budget: { bytes: null },
         passes: 4,
         emit: () => {},
@@ -42,7 +43,7 @@ Deno.test("denoise() runs CFG Euler on a real padded bundle and matches the torc
       const { latent, calls } = await denoise({
         bundle,
         runner,
-        sampler: euler.create({}),
+        sampler: instantiate(euler),
         tokenOps,
         noise: f32(expected.z),
         y: f32(expected.y),
@@ -107,7 +108,7 @@ Deno.test("denoise() refuses inputs of the wrong shape before any model call", a
       runPart: () => Promise.reject(new Error("must not run")),
       close: () => Promise.resolve(),
     },
-    sampler: euler.create({}),
+    sampler: instantiate(euler),
     tokenOps: [],
     noise: f32(expected.z),
     y: f32(expected.y),
@@ -141,7 +142,7 @@ Deno.test("denoise() stops at the next model call after its signal aborts, and t
       bundle,
       stage: "denoiser",
       executor: exec,
-      scheduler: resident.create({}),
+      scheduler: instantiate(resident),
       budget: { bytes: null },
       passes: 4,
       emit: (e) => void (e.type === "block" && e.op === "run" && runs++),
@@ -151,7 +152,7 @@ Deno.test("denoise() stops at the next model call after its signal aborts, and t
       denoise({
         bundle,
         runner,
-        sampler: euler.create({}),
+        sampler: instantiate(euler),
         tokenOps: [],
         noise: f32(expected.z),
         y: f32(expected.y),

@@ -240,9 +240,11 @@ export class LocalExecutor implements Executor {
  * await executor.close();
  * ```
  */
-export const local: PluginDefinition<"executor", typeof localOptions> = {
-  name: "local",
-  kind: "executor",
-  options: localOptions,
-  create: (options) => new LocalExecutor(options),
-};
+export const local:
+  & { create(options: LocalOptions): LocalExecutor }
+  & PluginDefinition<"executor", typeof localOptions> = {
+    name: "local",
+    kind: "executor",
+    options: localOptions,
+    create: (options) => new LocalExecutor(options),
+  };

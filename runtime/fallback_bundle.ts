@@ -3,7 +3,8 @@
  * model is not shipped yet), build a random-weight bundle once with the exporter
  * (`scripts/py -m export random --config PRESET --tokenizer <the default model's word tokenizer>`) into
  * the fallback folder, and use it — with a warning, since its videos are noise. Without a fallback, a
- * recipe's `bundle_build` command is what the missing-bundle error tells the user to run.
+ * recipe's `bundle_build` command is what the missing-bundle error tells the user to run. This shells out to
+ * Python, so it runs at the edge (the CLI, the UI, test helpers) before a run, never inside one.
  *
  * @module
  */
@@ -94,4 +95,17 @@ export async function resolveBundleDir(recipe: Recipe, warn: (message: string) =
     await Deno.remove(tokenizer).catch(() => {});
   }
   return fallback.dir;
+}
+
+/**
+ * `recipe` with its `bundle` folder resolved by {@link resolveBundleDir} (the fallback built if needed).
+ *
+ * @example
+ * ```ts ignore
+ * const result = await generate(await withFallbackBundle(recipe, console.warn), { registry: builtins });
+ * ```
+ */
+export async function withFallbackBundle(recipe: Recipe, warn: (message: string) => void): Promise<Recipe> {
+  const bundle = await resolveBundleDir(recipe, warn);
+  return bundle === recipe.bundle ? recipe : { ...recipe, bundle };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import gifenc from "gifenc";
-import { writeFileAtomic } from "./_atomic.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { frameAt, type Frames } from "./frames.ts";
 
 // gifenc ships CommonJS whose named exports Deno cannot detect statically: take them off the module object.

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { removeQuietly } from "./_atomic.ts";
+import { removeQuietly } from "./atomic.ts";
 import { OdsoraError } from "./errors.ts";
 import { framesFromVideo } from "./frames.ts";
 import { writeGif } from "./gif.ts";

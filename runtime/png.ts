@@ -6,7 +6,7 @@
  */
 import { deflateSync } from "node:zlib";
 import { join } from "node:path";
-import { produceAtomic } from "./_atomic.ts";
+import { produceAtomic } from "./atomic.ts";
 import { frameAt, type Frames } from "./frames.ts";
 
 const CRC_TABLE = (() => {

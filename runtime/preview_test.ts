@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { decodeToRgb } from "./ffmpeg.ts";
 import { previewEvent, projectLatentFrame, withPreview } from "./preview.ts";
 import type { RunEvent, Tensor } from "./types.ts";
+import { instantiate } from "./registry.ts";
 
 const latent = (dims: number[], values: number[]): Tensor<"float32"> => ({
   dtype: "float32",
@@ -72,13 +73,13 @@ Deno.test("projectLatentFrame() refuses a projection of the wrong shape and a mi
 Deno.test("withPreview() emits the predicted clean latent of every `every`-th call and keeps the result", async () => {
   const { euler } = await import("../samplers/euler.ts");
   const { addScaled } = await import("./tensor.ts");
-  const sampler = euler.create(euler.options.parse({}));
+  const sampler = instantiate(euler, {});
   // a constant velocity: every step predicts the same clean latent x0 + V·t0/1000
   const x0 = latent([1, 2, 3, 2, 2], Array.from({ length: 24 }, (_, i) => Math.cos(i)));
   const V = latent([1, 2, 3, 2, 2], Array.from({ length: 24 }, (_, i) => 0.3 * Math.sin(i * 2.1)));
   const model = (_x: Tensor<"float32">) => Promise.resolve(V);
   const timesteps = [1000, 800, 600, 400, 200];
-  const ctx = { timesteps, onStep() {}, onDecision() {} };
+  const ctx = { timesteps, onDecision() {} };
   const projection = { weight: [[0.7, 0.1, 0], [0, 0.4, 0.9]], bias: [0, 0, 0.05] };
   const events: RunEvent[] = [];
   const observed = withPreview(sampler, projection, (e) => events.push(e), { every: 2, scale: 2 });
@@ -96,14 +97,14 @@ Deno.test("withPreview() emits the predicted clean latent of every `every`-th ca
 
 Deno.test("withPreview() caps the upscale so the longer side stays within maxSide", async () => {
   const { euler } = await import("../samplers/euler.ts");
-  const sampler = euler.create(euler.options.parse({}));
+  const sampler = instantiate(euler, {});
   const x0 = latent([1, 1, 1, 40, 30], Array.from({ length: 1200 }, (_, i) => Math.sin(i)));
   const events: RunEvent[] = [];
   const observed = withPreview(sampler, { weight: [[1, 1, 1]], bias: [0, 0, 0] }, (e) => events.push(e), {
     scale: 8,
     maxSide: 100,
   });
-  await observed.sample(() => Promise.resolve(x0), x0, { timesteps: [1000], onStep() {}, onDecision() {} });
+  await observed.sample(() => Promise.resolve(x0), x0, { timesteps: [1000], onDecision() {} });
   const preview = events.find((e) => e.type === "preview")!;
   assert.deepEqual([
     preview.type === "preview" && preview.width,

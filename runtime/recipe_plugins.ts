@@ -6,7 +6,7 @@
  */
 import { formatBytes, PluginError, RecipeError } from "./errors.ts";
 import type { BudgetSpec, PluginSpec, Recipe } from "./recipe.ts";
-import { resolvePlugin } from "./registry.ts";
+import type { Registry } from "./registry.ts";
 import type { PluginKind, PluginKinds, StageName } from "./types.ts";
 
 /**
@@ -14,17 +14,18 @@ import type { PluginKind, PluginKinds, StageName } from "./types.ts";
  *
  * @example
  * ```ts ignore
- * const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+ * const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
  * ```
  */
 export async function resolveRecipePlugin<K extends PluginKind>(
+  registry: Registry,
   recipe: Recipe,
   kind: K,
   spec: PluginSpec,
   key: (string | number)[],
 ): Promise<PluginKinds[K]> {
   try {
-    return await resolvePlugin(kind, spec, recipe.baseDir) as PluginKinds[K];
+    return await registry.resolve(kind, spec, recipe.baseDir);
   } catch (e) {
     if (!(e instanceof PluginError)) throw e;
     const where = recipe.locate(key);
@@ -37,16 +38,16 @@ export async function resolveRecipePlugin<K extends PluginKind>(
  * The sampler, token ops, step cache (or null) and memory scheduler a recipe names (the executor is
  * resolved by the run).
  */
-export async function resolveRecipePlugins(recipe: Recipe) {
-  const sampler = await resolveRecipePlugin(recipe, "sampler", recipe.sampler, ["sampler"]);
+export async function resolveRecipePlugins(registry: Registry, recipe: Recipe) {
+  const sampler = await resolveRecipePlugin(registry, recipe, "sampler", recipe.sampler, ["sampler"]);
   const tokenOps: PluginKinds["token-op"][] = [];
   for (const [i, spec] of recipe.tokenOps.entries()) {
-    tokenOps.push(await resolveRecipePlugin(recipe, "token-op", spec, ["token_ops", i]));
+    tokenOps.push(await resolveRecipePlugin(registry, recipe, "token-op", spec, ["token_ops", i]));
   }
   const stepCache = recipe.stepCache
-    ? await resolveRecipePlugin(recipe, "step-cache", recipe.stepCache, ["step_cache"])
+    ? await resolveRecipePlugin(registry, recipe, "step-cache", recipe.stepCache, ["step_cache"])
     : null;
-  const scheduler = await resolveRecipePlugin(recipe, "scheduler", recipe.scheduler, ["scheduler"]);
+  const scheduler = await resolveRecipePlugin(registry, recipe, "scheduler", recipe.scheduler, ["scheduler"]);
   return { sampler, tokenOps, stepCache, scheduler };
 }
 

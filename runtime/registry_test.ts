@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PluginError } from "./errors.ts";
-import { builtinPlugins, resolvePlugin } from "./registry.ts";
+import { builtinPlugins, resolvePlugin } from "../builtins.ts";
+import { planStage } from "./stage.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
 
@@ -29,7 +30,9 @@ Deno.test("builtinPlugins() lists the samplers, schedulers and the local executo
 Deno.test("resolvePlugin() creates a built-in by name with validated options", async () => {
   const s = await resolvePlugin("scheduler", { name: "sequential" }, ROOT);
   assert.equal(
-    s.plan({ stage: "vae", passes: 1, blocks: [{ name: "a", bytes: 1, workBytes: 0 }] }, { bytes: null })
+    planStage(s, { stage: "vae", passes: 1, blocks: [{ name: "a", bytes: 1, workBytes: 0 }] }, {
+      bytes: null,
+    })
       .scheduler,
     "sequential",
   );

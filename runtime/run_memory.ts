@@ -9,6 +9,7 @@
  */
 import { BudgetError, formatBytes } from "./errors.ts";
 import { collectGarbage, mallocTrim, peakRssBytes, resetPeakRss, rssBytes } from "./memory.ts";
+import { planStage } from "./stage.ts";
 import type { Budget, Executor, MemoryScheduler, Plan, RunEvent, StageInfo, StageName } from "./types.ts";
 
 /** What a stage measured: its plan(s), its own peak over the run's base, and any re-plan. */
@@ -94,16 +95,19 @@ export class RunMemory {
   /** Measured start-up of each lane started through {@link startLanes}, bytes. */
   readonly laneBytes: number[] = [];
   readonly stages: StageMemory[] = [];
+  /** The machine's available memory when the run started (handed to planners; they never measure it). */
+  readonly availableBytes: number | undefined;
   #peak: number;
   #windows = new Set<{ max: number }>();
 
-  constructor(budgetBytes: number | null) {
+  constructor(budgetBytes: number | null, availableBytes?: number) {
     mallocTrim();
     this.#peak = peakRssBytes();
     resetPeakRss();
     this.startRssBytes = rssBytes();
     this.#peak = this.startRssBytes;
     this.budgetBytes = budgetBytes;
+    this.availableBytes = availableBytes;
   }
 
   /** RSS added over the base now (freed heap handed back first), bytes. */
@@ -184,8 +188,9 @@ export class RunMemory {
   planBudget(fixedBytes: number, stageLeft: number | null = null): Budget {
     const left = this.left();
     const caps = [left, stageLeft].filter((v): v is number => v !== null);
-    if (caps.length === 0) return { bytes: null };
+    if (caps.length === 0) return { bytes: null, availableBytes: this.availableBytes };
     return {
+      availableBytes: this.availableBytes,
       bytes: Math.min(...caps) - fixedBytes,
       laneBytes: this.nextLaneBytes(),
       lanesRunning: this.lanesRunning,
@@ -327,7 +332,7 @@ export function adaptiveStage(
     const smallest = Math.max(...info.blocks.map((b) => b.bytes + b.workBytes)) + laneFirst;
     try {
       if (smallest < full.bytes) {
-        scheduler.plan(info, { ...full, bytes: smallest });
+        planStage(scheduler, info, { ...full, bytes: smallest });
         firstBudget = { ...full, bytes: smallest };
       }
     } catch (e) {
@@ -397,7 +402,8 @@ export function adaptiveStage(
   /** The scheduler's plan for `bytes` of weights and working memory, or a BudgetError naming `why`. */
   function replan(stage: StageInfo, bytes: number, why: string): Plan {
     try {
-      return scheduler.plan({ ...stage, blocks: measuredBlocks(stage) }, {
+      return planStage(scheduler, { ...stage, blocks: measuredBlocks(stage) }, {
+        availableBytes: memory.availableBytes,
         bytes,
         laneBytes: memory.nextLaneBytes(),
         lanesRunning: memory.lanesRunning,

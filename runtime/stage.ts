@@ -9,11 +9,10 @@ import { blockPath, type Bundle, stageOf } from "./bundle.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { releaseTensor } from "./tensor.ts";
 import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";
+import type { RunContext } from "./run_context.ts";
 import type {
   BlockInfo,
   Budget,
-  Emit,
-  Executor,
   LoadedBlock,
   MemoryScheduler,
   Plan,
@@ -24,22 +23,14 @@ import type {
 } from "./types.ts";
 
 /** Options of {@link openStage}. */
-export interface OpenStageOptions {
+export interface OpenStageOptions extends RunContext {
   bundle: Bundle;
   stage: StageName;
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
   /** How many passes the run makes at most (the planner may keep blocks resident across them). */
   passes: number;
   /** Working memory of one block inference at this run's shapes: one figure for all, or per block name. */
   workBytes?: number | Readonly<Record<string, number>>;
-  emit: Emit;
-  signal?: AbortSignal;
-  /** `performance.now()` at run start (event times are ms since then); defaults to now. */
-  origin?: number;
-  /** Start the plan's lanes (the run measures them: runtime/run_memory.ts); defaults to `executor.start`. */
-  startLanes?: (lanes: number) => Promise<void>;
   /** Blocks whose weights are read sparsely (token embeddings): loaded mapped, not faulted in. */
   sparse?: ReadonlySet<string>;
   /** Bytes a block holds once loaded and run, where not its file bytes (a sparse block's touched rows). */
@@ -90,6 +81,41 @@ function checkPlan(plan: Plan, names: readonly string[], scheduler: string): voi
 }
 
 /**
+ * Ask `scheduler` for the plan of `stage` and stamp on it what the runtime knows: the scheduler's name, the
+ * stage, and the budget (unless the planner planned against another figure and said so). Throws the
+ * planner's `BudgetError`, or a `PluginError` for a failing planner or a plan that does not run the stage's
+ * blocks in order on its own lanes.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = planStage(scheduler, { stage: "vae", blocks, passes: 1 }, { bytes: null });
+ * plan.scheduler; // the scheduler's name
+ * ```
+ */
+export function planStage(scheduler: MemoryScheduler, stage: StageInfo, budget: Budget): Plan {
+  let plan: Plan;
+  try {
+    const shape = scheduler.plan(stage, budget);
+    plan = {
+      scheduler: scheduler.name,
+      stage: stage.stage,
+      ...shape,
+      budgetBytes: shape.budgetBytes === undefined ? budget.bytes : shape.budgetBytes,
+    };
+  } catch (e) {
+    if (e instanceof OdsoraError) throw e;
+    throw new PluginError(
+      `Cannot plan stage '${stage.stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
+      scheduler.name,
+      "plan",
+      { cause: e },
+    );
+  }
+  checkPlan(plan, stage.blocks.map((b) => b.name), scheduler.name);
+  return plan;
+}
+
+/**
  * Plan the stage (BudgetError here, before any work), start the executor's lanes, and return its runner.
  *
  * @example
@@ -110,19 +136,7 @@ export async function openStage(options: OpenStageOptions): Promise<StageRunner>
     workBytes: typeof work === "number" ? work : work[b.name] ?? 0,
   }));
   const info: StageInfo = { stage, blocks, passes };
-  let plan: Plan;
-  try {
-    plan = scheduler.plan(info, budget);
-  } catch (e) {
-    if (e instanceof OdsoraError) throw e;
-    throw new PluginError(
-      `Cannot plan stage '${stage}' with scheduler '${scheduler.name}': ${(e as Error).message}`,
-      scheduler.name,
-      "plan",
-      { cause: e },
-    );
-  }
-  checkPlan(plan, spec.blocks.map((b) => b.name), scheduler.name);
+  let plan = planStage(scheduler, info, budget);
   signal?.throwIfAborted();
   const startLanes = options.startLanes ?? ((lanes: number) => executor.start(lanes));
   await startLanes(plan.lanes);

@@ -6,6 +6,7 @@ import { relL2 } from "./tensor.ts";
 import type { Executor, MemoryScheduler, RunEvent, Tensor } from "./types.ts";
 import { resident, sequential } from "../schedulers/mod.ts";
 import { loadToy } from "../tests/_toy.ts";
+import { instantiate } from "./registry.ts";
 
 const newExecutor = () => local.create({ threads: 1, arena: false, trim: true });
 
@@ -20,7 +21,7 @@ Deno.test("openStage() runs resident and sequential plans to bit-equal outputs t
         bundle,
         stage: "denoiser",
         executor: exec,
-        scheduler: def.create({}),
+        scheduler: instantiate(def),
         budget: { bytes: null },
         passes: 2,
         emit: (e) => events.push(e),
@@ -54,13 +55,16 @@ Deno.test("openStage() runs resident and sequential plans to bit-equal outputs t
 Deno.test("openStage() throws BudgetError before starting any lane", async () => {
   const { bundle } = await loadToy();
   let started = false;
-  const exec: Executor = { ...newExecutor(), start: () => Promise.resolve(void (started = true)) };
+  const exec: Executor = {
+    ...(newExecutor() as Executor),
+    start: () => Promise.resolve(void (started = true)),
+  };
   await assert.rejects(
     openStage({
       bundle,
       stage: "denoiser",
       executor: exec,
-      scheduler: sequential.create({}),
+      scheduler: instantiate(sequential),
       budget: { bytes: 1000 },
       passes: 1,
       emit: () => {},
@@ -74,7 +78,7 @@ Deno.test("openStage() throws BudgetError before starting any lane", async () =>
 
 Deno.test("openStage() rejects a plan that skips or reorders blocks, naming the scheduler", async () => {
   const { bundle } = await loadToy();
-  const inner = resident.create({});
+  const inner = instantiate(resident);
   const bad: MemoryScheduler = {
     name: "backwards",
     kind: "scheduler",
@@ -105,7 +109,7 @@ Deno.test("StageRunner.run() names a missing input, then refuses further passes;
       bundle,
       stage: "denoiser",
       executor: exec,
-      scheduler: resident.create({}),
+      scheduler: instantiate(resident),
       budget: { bytes: null },
       passes: 2,
       emit: () => {},
@@ -149,7 +153,7 @@ Deno.test("StageRunner.run() frees the intermediates a later block replaces, nev
       bundle,
       stage: "denoiser",
       executor: recording,
-      scheduler: resident.create({}),
+      scheduler: instantiate(resident),
       budget: { bytes: null },
       passes: 1,
       emit: () => {},
@@ -177,7 +181,7 @@ Deno.test("StageRunner.runPart() runs only the named blocks: first block then th
       bundle,
       stage: "denoiser",
       executor: exec,
-      scheduler: sequential.create({}),
+      scheduler: instantiate(sequential),
       budget: { bytes: null },
       passes: 2,
       emit: (e) => events.push(e),

@@ -6,9 +6,10 @@
  */
 import { type Bundle, nullCaption, stageOf } from "./bundle.ts";
 import { StageError } from "./errors.ts";
+import type { RunContext } from "./run_context.ts";
 import { openStage } from "./stage.ts";
 import { loadTokenizer, type PromptTokens, tokenizePrompts } from "./tokenize.ts";
-import type { Budget, Emit, Executor, MemoryScheduler, Plan, StageInfo, Tensor } from "./types.ts";
+import type { Budget, Plan, StageInfo, Tensor } from "./types.ts";
 import type { TextStage } from "./bundle_types.ts";
 import { textWorkBytes } from "./work_estimate.ts";
 
@@ -99,15 +100,10 @@ export function textStageInfo(text: TextStage, n: number, L: number): { info: St
 }
 
 /** Options of {@link encodeText}. */
-export interface EncodeTextOptions {
+export interface EncodeTextOptions extends RunContext {
   bundle: Bundle;
   prompts: readonly string[];
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
-  emit: Emit;
-  signal?: AbortSignal;
-  origin?: number;
   /** Called with each warning (a truncated prompt). */
   warn?: (message: string) => void;
   /**
@@ -115,8 +111,6 @@ export interface EncodeTextOptions {
    * blocks (its outputs and their copies); replaces `budget`.
    */
   budgetFor?: (fixedBytes: number) => Budget;
-  /** Start lanes (measured by the run); defaults to the executor's `start`. */
-  startLanes?: (lanes: number) => Promise<void>;
 }
 
 /**

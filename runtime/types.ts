@@ -114,16 +114,24 @@ export type ModelFn = (
   options?: ModelCallOptions,
 ) => Promise<Tensor<"float32">>;
 
-/** What every sampler gets besides the model and the initial noise. */
+/** A decision a plugin reports (a leap, a cosine value) for the UI and the report. */
+export interface Decision {
+  step: number;
+  message: string;
+  data?: Record<string, number | boolean | null>;
+}
+
+/**
+ * What every sampler gets besides the model and the initial noise. The model function itself reports each
+ * call (a step event) and stops once the run is cancelled, so a sampler is its math alone.
+ */
 export interface SampleContext {
   /** The K timesteps t_0 > t_1 > ... > t_{K-1} > 0, in [0, 1000] (t_K = 0 is implied). */
   timesteps: readonly number[];
-  /** Cancellation: samplers check it between model calls. */
+  /** Cancellation, for a sampler that works long between model calls (the model function checks it). */
   signal?: AbortSignal;
-  /** Report a finished model call; every sampler emits one per call. */
-  onStep(info: { step: number; t: number; calls: number }): void;
   /** Report a decision (a leap, a cosine value) for the UI and the report. */
-  onDecision(info: { step: number; message: string; data?: Record<string, number | boolean | null> }): void;
+  onDecision(info: Decision): void;
   /**
    * Whether the model call of `step` reused a cached residual (an approximation, not evidence of how the
    * model behaves there). Absent or `false` when the run has no step cache.
@@ -136,6 +144,11 @@ export interface Sampler {
   readonly name: string;
   readonly kind: "sampler";
   sample(model: ModelFn, x: Tensor<"float32">, ctx: SampleContext): Promise<Tensor<"float32">>;
+  /**
+   * The schedule to integrate over, given the run's (the recipe's `schedule` for its `steps`): a sampler
+   * that chooses its own timesteps returns them (strictly decreasing, in (0, 1000]). Absent: the run's.
+   */
+  schedule?(timesteps: readonly number[]): readonly number[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +247,11 @@ export interface StageInfo {
  */
 export interface Budget {
   bytes: number | null;
+  /**
+   * The memory available to the run, measured once by the pipeline (a planner that plans against the
+   * machine when there is no budget reads it; planners never measure the machine themselves).
+   */
+  availableBytes?: number;
   /** Measured (or, before any lane ran, bounded) bytes one more lane adds when it starts; 0 when absent. */
   laneBytes?: number;
   /** Lanes already running (they cost nothing more); 0 when absent. */
@@ -267,11 +285,17 @@ export interface Plan {
   budgetBytes: number | null;
 }
 
+/**
+ * What a planner returns: the plan without what the runtime stamps on it (scheduler, stage, and the budget,
+ * which a planner sets only when it planned against another figure, e.g. the available memory).
+ */
+export type PlanShape = Omit<Plan, "scheduler" | "stage" | "budgetBytes"> & { budgetBytes?: number | null };
+
 /** A memory-scheduler plugin. Throws `BudgetError` (before any work) when the budget cannot hold a block. */
 export interface MemoryScheduler {
   readonly name: string;
   readonly kind: "scheduler";
-  plan(stage: StageInfo, budget: Budget): Plan;
+  plan(stage: StageInfo, budget: Budget): PlanShape;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,13 +374,17 @@ export interface PluginKinds {
 /** The plugin kinds. */
 export type PluginKind = keyof PluginKinds;
 
+/** What a factory of kind `K` returns: the hooks; the registry stamps `name` and `kind` on it. */
+export type PluginHooks<K extends PluginKind> = Omit<PluginKinds[K], "name" | "kind">;
+
 /**
- * A plugin definition: a name, a kind, its own zod option schema, and a factory.
- * Built-ins and user modules (which export it as `plugin`) have this shape.
+ * A plugin definition: a name, a kind, its own zod option schema, and a factory. The registry validates the
+ * options once (the factory gets `z.infer` of the schema, defaults applied) and stamps `name` and `kind` on
+ * what the factory returns. Built-ins and user modules (which export it as `plugin`) have this shape.
  */
 export interface PluginDefinition<K extends PluginKind = PluginKind, S extends z.ZodType = z.ZodType> {
   name: string;
   kind: K;
   options: S;
-  create(options: z.infer<S>): PluginKinds[K];
+  create(options: z.infer<S>): PluginHooks<K>;
 }

@@ -13,9 +13,10 @@
  */
 import { type Bundle, stageOf } from "./bundle.ts";
 import { BudgetError, StageError } from "./errors.ts";
+import type { RunContext } from "./run_context.ts";
 import { openStage, type StageRunner } from "./stage.ts";
 import { concat, slice } from "./tensor.ts";
-import type { Budget, Emit, Executor, MemoryScheduler, Plan, StageInfo, Tensor } from "./types.ts";
+import type { Budget, Plan, StageInfo, Tensor } from "./types.ts";
 import { vaeWorkBytes } from "./work_estimate.ts";
 
 /** The `vae` parameters the frame bookkeeping reads. */
@@ -50,25 +51,18 @@ export function framesFor(vae: VaeFrameParams, latents: number): number[] {
 }
 
 /** Options of {@link decodeVideo}. */
-export interface DecodeOptions {
+export interface DecodeOptions extends RunContext {
   bundle: Bundle;
   /** The denoised latent [B, C, T, h, w]. */
   latent: Tensor<"float32">;
   /** Video frames F to produce (T must equal latentFrames(F)). */
   frames: number;
-  executor: Executor;
-  scheduler: MemoryScheduler;
   budget: Budget;
-  emit: Emit;
-  signal?: AbortSignal;
-  origin?: number;
   /**
    * The run's budget source: called before each phase with the bytes the stage adds outside its blocks
    * (the decoded frames, their copies, the video writer's); replaces `budget`.
    */
   budgetFor?: (fixedBytes: number) => Budget;
-  /** Start lanes (measured by the run); defaults to the executor's `start`. */
-  startLanes?: (lanes: number) => Promise<void>;
   /** Open a window measuring peak added RSS (runtime/run_memory.ts); enables the micro-batch re-plan. */
   window?: () => () => number;
   /** RSS the run holds now over its base (freed heap returned first), bytes. */

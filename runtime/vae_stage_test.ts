@@ -1,3 +1,4 @@
+import { instantiate } from "./registry.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cached, exporterSources, goldenDir, py } from "../tests/_bundles.ts";
@@ -45,7 +46,7 @@ async function decode(dir: string, latent: Tensor<"float32">, frames: number) {
   const bundle = await loadBundle(dir);
   const executor = local.create({ threads: 1, arena: false, trim: true });
   try {
-    const scheduler = resident.create({});
+    const scheduler = instantiate(resident);
     return await decodeVideo({
       bundle,
       latent,
@@ -144,7 +145,7 @@ Deno.test("decodeVideo() shrinks the spatial micro-batch to fit a budget, says s
   const notes: string[] = [];
   const executor = local.create({ threads: 1, arena: false, trim: true });
   try {
-    const scheduler = resident.create({});
+    const scheduler = instantiate(resident);
     const { video, plans } = await decodeVideo({
       bundle,
       latent: z,

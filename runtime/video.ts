@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { removeQuietly, tempPathFor } from "./_atomic.ts";
+import { removeQuietly, tempPathFor } from "./atomic.ts";
 import type { Frames } from "./frames.ts";
 import { runFfmpeg } from "./ffmpeg.ts";
 

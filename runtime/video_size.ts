@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "./timesteps.ts";
 import type { Bundle } from "./bundle.ts";
 import { RecipeError } from "./errors.ts";
 import type { Recipe } from "./recipe.ts";

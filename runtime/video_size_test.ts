@@ -3,7 +3,7 @@ import type { Bundle } from "./bundle.ts";
 import { RecipeError } from "./errors.ts";
 import { parseRecipe } from "./recipe.ts";
 import { planVideo } from "./video_size.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "./timesteps.ts";
 
 function bundle(xDims: (string | number)[] = ["B", 4, "T", "Hp", "Wp"]): Bundle {
   return {

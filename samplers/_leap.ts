@@ -14,7 +14,7 @@ import { eulerDt } from "./euler.ts";
  * which `leapsAt(step)` is true is asked `exact` (a step cache computes the drift the leap uses).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const out = await sampleWithLeap(model, x, ctx, (step) => step === 15);
  * ```
  */
@@ -27,15 +27,10 @@ export async function sampleWithLeap(
 ): Promise<Tensor<"float32">> {
   const ts = ctx.timesteps;
   for (let i = 0; i < ts.length; i++) {
-    ctx.signal?.throwIfAborted();
     const v = leapsAt?.(i) ? await model(x, ts[i], i, { exact: true }) : await model(x, ts[i], i);
-    ctx.onStep({ step: i, t: ts[i], calls: i + 1 });
     if (leapNow(i, v)) {
-      ctx.onDecision({
-        step: i,
-        message: `leap at step ${i}`,
-        data: { leap: true, leapStep: i, t: ts[i], calls: i + 1, skipped: ts.length - 1 - i },
-      });
+      const data = { leap: true, leapStep: i, t: ts[i], calls: i + 1, skipped: ts.length - 1 - i };
+      ctx.onDecision({ step: i, message: `leap at step ${i}`, data });
       return addScaled(x, v, Math.fround(Math.fround(ts[i]) / 1000)); // float32, as the reference
     }
     x = addScaled(x, v, eulerDt(ts, i));

@@ -4,7 +4,8 @@
  * @module
  */
 import { tensor } from "../runtime/tensor.ts";
-import type { ModelFn, RunEvent, SampleContext, Tensor } from "../runtime/types.ts";
+import { runSampler } from "../runtime/sample.ts";
+import type { ModelFn, RunEvent, Sampler, Tensor } from "../runtime/types.ts";
 
 /** A linear field v = c·x: Euler multiplies x by (1 + c·Δτ) per step, Δτ = Δt/1000. */
 export function linearField(c: number): ModelFn & { calls: { t: number; step: number }[] } {
@@ -45,16 +46,15 @@ export function linearTimesteps(k: number, shift = 1): number[] {
   });
 }
 
-/** A sample context that records every step and decision event. */
-export function recordingContext(timesteps: readonly number[], signal?: AbortSignal): SampleContext & {
-  events: RunEvent[];
-} {
+/** Run `sampler` over `model` as the runtime does (step events from the model function), recording events. */
+export async function sampleRecorded(
+  sampler: Sampler,
+  model: ModelFn,
+  x: Tensor<"float32">,
+  timesteps: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ latent: Tensor<"float32">; events: RunEvent[] }> {
   const events: RunEvent[] = [];
-  return {
-    timesteps,
-    signal,
-    events,
-    onStep: (s) => events.push({ type: "step", ...s, total: timesteps.length, etaMs: null }),
-    onDecision: (d) => events.push({ type: "decision", sampler: "", ...d }),
-  };
+  const { latent } = await runSampler(sampler, model, x, { timesteps, signal, emit: (e) => events.push(e) });
+  return { latent, events };
 }

@@ -5,13 +5,11 @@
  * @module
  */
 import { z } from "zod";
+import { definePlugin } from "../runtime/registry.ts";
 import { addScaled } from "../runtime/tensor.ts";
-import type { ModelFn, PluginDefinition, SampleContext, Sampler, Tensor } from "../runtime/types.ts";
+import type { ModelFn, SampleContext, Tensor } from "../runtime/types.ts";
 
 const f = Math.fround;
-
-/** Options of `euler` (none). */
-const eulerOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
 
 /** The Euler step size of step `i`: (t_i − t_{i+1})/1000, or t_{K−1}/1000 for the last step (float32). */
 export function eulerDt(timesteps: readonly number[], i: number): number {
@@ -27,7 +25,7 @@ export function eulerDt(timesteps: readonly number[], i: number): number {
  * import { sampleEuler } from "./euler.ts";
  * import { fromArray, full } from "../runtime/tensor.ts";
  * const model = (x: ReturnType<typeof full>) => Promise.resolve(full(x.dims, 1));
- * const out = await sampleEuler(model, fromArray([1], [0]), { timesteps: [1000, 500], onStep() {}, onDecision() {} });
+ * const out = await sampleEuler(model, fromArray([1], [0]), { timesteps: [1000, 500], onDecision() {} });
  * console.assert(Math.abs(out.data[0] - 1) < 1e-6);
  * ```
  */
@@ -36,21 +34,15 @@ export async function sampleEuler(
   x: Tensor<"float32">,
   ctx: SampleContext,
 ): Promise<Tensor<"float32">> {
-  let z = x;
   const ts = ctx.timesteps;
-  for (let i = 0; i < ts.length; i++) {
-    ctx.signal?.throwIfAborted();
-    const v = await model(z, ts[i], i);
-    z = addScaled(z, v, eulerDt(ts, i));
-    ctx.onStep({ step: i, t: ts[i], calls: i + 1 });
-  }
-  return z;
+  for (let i = 0; i < ts.length; i++) x = addScaled(x, await model(x, ts[i], i), eulerDt(ts, i));
+  return x;
 }
 
-/** The `euler` sampler plugin. */
-export const euler: PluginDefinition<"sampler", typeof eulerOptions> = {
+/** The `euler` sampler plugin (no options). */
+export const euler = definePlugin({
   name: "euler",
   kind: "sampler",
-  options: eulerOptions,
-  create: (): Sampler => ({ name: "euler", kind: "sampler", sample: sampleEuler }),
-};
+  options: z.object({}).strict(),
+  create: () => ({ sample: sampleEuler }),
+});

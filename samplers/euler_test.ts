@@ -1,22 +1,20 @@
 import assert from "node:assert/strict";
+import { instantiate } from "../runtime/registry.ts";
 import { fromArray, tensor } from "../runtime/tensor.ts";
-import type { ModelFn, SampleContext } from "../runtime/types.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
+import type { ModelFn } from "../runtime/types.ts";
 import { euler, eulerDt, sampleEuler } from "./euler.ts";
-import { rflowTimesteps } from "./timesteps.ts";
-
-function context(timesteps: number[], steps: { step: number; t: number; calls: number }[]): SampleContext {
-  return { timesteps, onStep: (s) => steps.push(s), onDecision: () => {} };
-}
+import { sampleRecorded } from "./_test_fields.ts";
 
 Deno.test("euler integrates v = c·x to the product of (1 + c·dt_i), one step event per call", async () => {
   const ts = rflowTimesteps({ steps: 30, height: 240, width: 426, frames: 51 });
   const c = -0.8;
   const model: ModelFn = (x) => Promise.resolve(tensor("float32", x.dims, x.data.map((v) => c * v)));
-  const steps: { step: number; t: number; calls: number }[] = [];
   const x0 = fromArray([1, 3], [1, -2, 0.5]);
-  const out = await euler.create({}).sample(model, x0, context(ts, steps));
+  const { latent: out, events } = await sampleRecorded(instantiate(euler), model, x0, ts);
   const factor = ts.reduce((p, _t, i) => p * (1 + c * eulerDt(ts, i)), 1);
   [...out.data].forEach((v, i) => assert.ok(Math.abs(v - x0.data[i] * factor) < 1e-5 * Math.abs(x0.data[i])));
+  const steps = events.flatMap((e) => (e.type === "step" ? [e] : []));
   assert.deepEqual(steps.map((s) => s.calls), ts.map((_t, i) => i + 1));
   assert.deepEqual(steps.map((s) => s.t), ts);
 });
@@ -27,7 +25,7 @@ Deno.test("euler follows a straight rectified flow exactly to its data point", a
   const model: ModelFn = (x, t) =>
     Promise.resolve(tensor("float32", x.dims, x.data.map((v, i) => (x0[i] - v) / (t / 1000))));
   const ts = rflowTimesteps({ steps: 10, height: 256, width: 256, frames: 51 });
-  const out = await sampleEuler(model, fromArray([2], [2, 3]), context(ts, []));
+  const out = await sampleEuler(model, fromArray([2], [2, 3]), { timesteps: ts, onDecision: () => {} });
   [...out.data].forEach((v, i) => assert.ok(Math.abs(v - x0[i]) < 1e-5));
 });
 
@@ -36,7 +34,7 @@ Deno.test("eulerDt() uses t_{K-1}/1000 for the last step so the dts sum to t_0/1
   assert.deepEqual(ts.map((_t, i) => eulerDt(ts, i)), [0.4, 0.4, 0.2].map(Math.fround));
 });
 
-Deno.test("euler stops between calls when its signal is aborted", async () => {
+Deno.test("euler stops between calls when the run is aborted (the model function checks the signal)", async () => {
   const ctrl = new AbortController();
   let calls = 0;
   const model: ModelFn = (x) => {
@@ -44,7 +42,7 @@ Deno.test("euler stops between calls when its signal is aborted", async () => {
     return Promise.resolve(x);
   };
   await assert.rejects(
-    sampleEuler(model, fromArray([1], [1]), { ...context([1000, 500, 100], []), signal: ctrl.signal }),
+    sampleRecorded(instantiate(euler), model, fromArray([1], [1]), [1000, 500, 100], ctrl.signal),
     /stop/,
   );
   assert.equal(calls, 2);

@@ -7,51 +7,43 @@
  */
 import { z } from "zod";
 import { PluginError } from "../runtime/errors.ts";
-import type { PluginDefinition, Sampler } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/registry.ts";
 import { sampleWithLeap } from "./_leap.ts";
 
 /** Options of the `lpl` sampler. */
-export const lplOptions: z.ZodType<LplOptions> = z.object({
+export const lplOptions = z.object({
   /** The step index n of the leap (the paper: 15 of 30 → 16 model calls). */
   leapAt: z.number().int().min(0).default(15),
 }).strict();
 
 /** The options of {@link lpl} after validation. */
-export interface LplOptions {
-  /** The step index n of the leap. */
-  leapAt: number;
-}
+export type LplOptions = z.infer<typeof lplOptions>;
 
 /**
  * The `lpl` sampler plugin definition.
  *
  * @example
- * ```ts
- * const sampler = lpl.create(lpl.options.parse({ leapAt: 15 }));
+ * ```ts ignore
+ * const sampler = instantiate(lpl, { leapAt: 15 });
  * const latent = await sampler.sample(model, noise, ctx); // 16 model calls for 30 timesteps
  * ```
  */
-export const lpl: PluginDefinition<"sampler", typeof lplOptions> = {
+export const lpl = definePlugin({
   name: "lpl",
   kind: "sampler",
   options: lplOptions,
-  create(options: LplOptions): Sampler {
-    const { leapAt } = lplOptions.parse(options);
-    return {
-      name: "lpl",
-      kind: "sampler",
-      async sample(model, x, ctx) {
-        const k = ctx.timesteps.length;
-        if (leapAt >= k) {
-          throw new PluginError(
-            `Cannot leap at step '${leapAt}': the schedule has '${k}' steps`,
-            "lpl",
-            "sample",
-          );
-        }
-        const leaps = (step: number) => step === leapAt;
-        return await sampleWithLeap(model, x, ctx, leaps, leaps);
-      },
-    };
-  },
-};
+  create: ({ leapAt }) => ({
+    sample(model, x, ctx) {
+      const k = ctx.timesteps.length;
+      if (leapAt >= k) {
+        throw new PluginError(
+          `Cannot leap at step '${leapAt}': the schedule has '${k}' steps`,
+          "lpl",
+          "sample",
+        );
+      }
+      const leaps = (step: number) => step === leapAt;
+      return sampleWithLeap(model, x, ctx, leaps, leaps);
+    },
+  }),
+});

@@ -16,12 +16,13 @@
  */
 import { z } from "zod";
 import { PluginError } from "../runtime/errors.ts";
-import type { PluginDefinition, Sampler, Tensor } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/registry.ts";
+import type { Tensor } from "../runtime/types.ts";
 import { cosineFirstSliceRows, cosineFull } from "./_cosine.ts";
 import { sampleWithLeap } from "./_leap.ts";
 
 /** Options of the `lpl-dynamic` sampler. */
-export const lplDynamicOptions: z.ZodType<LplDynamicOptions> = z.object({
+export const lplDynamicOptions = z.object({
   preset: z.enum(["paper", "reference"]).default("paper"),
   /** What the cosine compares: the whole velocity, or the authors' first [H, W] slice (row mean). */
   region: z.enum(["full", "first-slice-rows"]).optional(),
@@ -36,16 +37,7 @@ export const lplDynamicOptions: z.ZodType<LplDynamicOptions> = z.object({
 }).strict();
 
 /** The options of {@link lplDynamic} after validation. */
-export interface LplDynamicOptions {
-  /** `paper` (tolerance 1e-4, patience 3, min 50% of K) or `reference` (the authors' code). */
-  preset: "paper" | "reference";
-  /** Overrides of the preset (see the schema above). */
-  region?: "full" | "first-slice-rows";
-  tolerance?: number;
-  patience?: number;
-  minSteps?: number | string;
-  checkFrom?: number;
-}
+export type LplDynamicOptions = z.infer<typeof lplDynamicOptions>;
 
 const PRESETS = {
   paper: { region: "full", tolerance: 1e-4, patience: 3, minSteps: "50%", checkFrom: 1 },
@@ -60,25 +52,22 @@ function stepsOf(minSteps: number | string, total: number): number {
  * The `lpl-dynamic` sampler plugin definition. Emits one decision per measured cosine and one for the leap.
  *
  * @example
- * ```ts
- * const sampler = lplDynamic.create(lplDynamic.options.parse({ preset: "reference" }));
+ * ```ts ignore
+ * const sampler = instantiate(lplDynamic, { preset: "reference" });
  * const latent = await sampler.sample(model, noise, ctx); // decisions carry each cosine and the leap step
  * ```
  */
-export const lplDynamic: PluginDefinition<"sampler", typeof lplDynamicOptions> = {
+export const lplDynamic = definePlugin({
   name: "lpl-dynamic",
   kind: "sampler",
   options: lplDynamicOptions,
-  create(options: LplDynamicOptions): Sampler {
-    const parsed = lplDynamicOptions.parse(options);
+  create(options: LplDynamicOptions) {
     const o = {
-      ...PRESETS[parsed.preset],
-      ...Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)),
+      ...PRESETS[options.preset],
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     };
     const cosine = o.region === "full" ? cosineFull : cosineFirstSliceRows;
     return {
-      name: "lpl-dynamic",
-      kind: "sampler",
       async sample(model, x, ctx) {
         const minSteps = stepsOf(o.minSteps, ctx.timesteps.length);
         if (minSteps >= ctx.timesteps.length) {
@@ -129,4 +118,4 @@ export const lplDynamic: PluginDefinition<"sampler", typeof lplDynamicOptions> =
       },
     };
   },
-};
+});

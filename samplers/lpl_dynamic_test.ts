@@ -3,7 +3,8 @@ import { PluginError } from "../runtime/errors.ts";
 import { fromArray } from "../runtime/tensor.ts";
 import type { RunEvent } from "../runtime/types.ts";
 import { lplDynamic } from "./lpl_dynamic.ts";
-import { cosineField, linearTimesteps, recordingContext } from "./_test_fields.ts";
+import { cosineField, linearTimesteps, sampleRecorded } from "./_test_fields.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 const GOLDEN = new URL("../../shared/golden/", import.meta.url);
 const x = fromArray([1, 1, 1, 3, 2], [0, 0, 0, 0, 0, 0]);
@@ -17,9 +18,8 @@ function leapStep(events: RunEvent[]): number | null {
 }
 
 async function run(cosines: readonly (number | null)[], options: Record<string, unknown>) {
-  const ctx = recordingContext(linearTimesteps(cosines.length, 3));
-  await lplDynamic.create(lplDynamic.options.parse(options)).sample(cosineField(cosines), x, ctx);
-  return ctx.events;
+  const timesteps = linearTimesteps(cosines.length, 3);
+  return (await sampleRecorded(instantiate(lplDynamic, options), cosineField(cosines), x, timesteps)).events;
 }
 
 Deno.test("lpl-dynamic reference preset leaps where the authors' code did on the fixtures' cosine sequences", async () => {

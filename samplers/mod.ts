@@ -1,5 +1,5 @@
 /**
- * Samplers and the timestep schedule they share. `samplers` lists the built-ins the registry resolves by
+ * Samplers. `samplers` lists the built-ins the registry resolves by
  * name; add a sampler by appending its definition here.
  *
  * @module
@@ -10,7 +10,6 @@ import { lpl } from "./lpl.ts";
 import { lplDynamic } from "./lpl_dynamic.ts";
 
 export { euler, eulerDt, sampleEuler } from "./euler.ts";
-export { type RflowTimestepOptions, rflowTimesteps, shiftRatio } from "./timesteps.ts";
 export { lpl, lplOptions } from "./lpl.ts";
 export { lplDynamic, lplDynamicOptions } from "./lpl_dynamic.ts";
 

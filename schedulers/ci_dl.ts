@@ -3,19 +3,20 @@
  * first k blocks resident across passes and stream the rest with prefetch, choosing k (and, if the budget
  * is tight, less prefetch) so that resident blocks + the running block + the prefetched ones + one block's
  * working memory never exceed the budget. The budget is the recipe's, or the machine's available memory
- * when the recipe sets none. Block sizes are the measured ones from the bundle, never a constant.
+ * when the recipe sets none (measured once by the pipeline and handed over with the budget). Block sizes are the measured ones from the bundle, never a constant.
  *
  * @module
  */
 import { z } from "zod";
-import { availableBytes } from "../runtime/memory.ts";
-import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { PluginError } from "../runtime/errors.ts";
+import { definePlugin } from "../runtime/registry.ts";
+import type { Budget, StageInfo } from "../runtime/types.ts";
 import { checkEachBlock, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 
 /** Options of the `ci-dl` scheduler. */
-export const ciDlOptions: z.ZodType<CiDlOptions> = z.object({
+export const ciDlOptions = z.object({
   /** Blocks loading ahead of the running one when the budget allows (fewer when it does not). */
   prefetch: z.number().int().min(0).max(8).default(1),
   /**
@@ -27,12 +28,7 @@ export const ciDlOptions: z.ZodType<CiDlOptions> = z.object({
 }).strict();
 
 /** The options of {@link ciDl} after validation. */
-export interface CiDlOptions {
-  /** Blocks loading ahead of the running one when the budget allows. */
-  prefetch: number;
-  /** Keep the last block resident too when the budget allows. */
-  residentLast?: boolean;
-}
+export type CiDlOptions = z.infer<typeof ciDlOptions>;
 
 /**
  * The plan with the most prefetch (up to `prefetch`) and then the most resident blocks that fits
@@ -71,34 +67,29 @@ export function fitStreamingPlan(
  * hold a single block with its working memory.
  *
  * @example
- * ```ts
- * const scheduler = ciDl.create(ciDl.options.parse({}));
+ * ```ts ignore
+ * const scheduler = instantiate(ciDl, {});
  * const plan = scheduler.plan({ stage: "denoiser", blocks, passes: 30 }, { bytes: 3.3e9 });
  * plan.resident; // the first k blocks, kept across passes
  * ```
  */
-export const ciDl: PluginDefinition<"scheduler", typeof ciDlOptions> = {
+export const ciDl = definePlugin({
   name: "ci-dl",
   kind: "scheduler",
   options: ciDlOptions,
-  create(options: CiDlOptions): MemoryScheduler {
-    const { prefetch, residentLast } = ciDlOptions.parse(options);
-    return {
-      name: "ci-dl",
-      kind: "scheduler",
-      plan(stage, budget): Plan {
-        const bytes = budget.bytes ?? availableBytes();
-        checkEachBlock("ci-dl", stage, { ...budget, bytes });
-        // sequential streaming fits once each block does
-        const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch, residentLast)!;
-        return {
-          scheduler: "ci-dl",
-          stage: stage.stage,
-          ...fit.plan,
-          peakBytes: fit.peakBytes,
-          budgetBytes: bytes,
-        };
-      },
-    };
-  },
-};
+  create: ({ prefetch, residentLast }) => ({
+    plan(stage, budget) {
+      const bytes = budget.bytes ?? budget.availableBytes;
+      if (bytes === undefined) {
+        throw new PluginError(
+          `Cannot plan stage '${stage.stage}' with scheduler 'ci-dl': there is no budget and no available memory`,
+          "ci-dl",
+          "plan",
+        );
+      }
+      checkEachBlock("ci-dl", stage, { ...budget, bytes });
+      const fit = fitStreamingPlan(stage, { ...budget, bytes }, prefetch, residentLast)!; // sequential streaming fits once each block does
+      return { ...fit.plan, peakBytes: fit.peakBytes, budgetBytes: bytes };
+    },
+  }),
+});

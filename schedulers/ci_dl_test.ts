@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { BudgetError } from "../runtime/errors.ts";
-import { availableBytes } from "../runtime/memory.ts";
 import { ciDl } from "./ci_dl.ts";
 import { SMALL_STAGE } from "./_test_stage.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 const names = SMALL_STAGE.blocks.map((b) => b.name);
-const plan = (bytes: number | null, prefetch = 1) => ciDl.create({ prefetch }).plan(SMALL_STAGE, { bytes });
+const plan = (bytes: number | null, prefetch = 1) =>
+  instantiate(ciDl, { prefetch }).plan(SMALL_STAGE, { bytes });
 
 Deno.test("ci-dl plan() keeps the most leading blocks resident that the budget allows (hand-computed table)", () => {
   // Bound with k resident blocks (R bytes), one block prefetched, two lanes that each keep one block
@@ -79,9 +80,10 @@ Deno.test("ci-dl plan() refuses a budget below one block's weights + working mem
   );
 });
 
-Deno.test("ci-dl plan() without a budget uses the machine's available memory", () => {
-  const p = plan(null);
-  assert.ok(p.budgetBytes !== null && p.budgetBytes > 0 && p.budgetBytes <= availableBytes() * 2);
+Deno.test("ci-dl plan() without a budget plans against the available memory it is handed", () => {
+  const p = instantiate(ciDl, {}).plan(SMALL_STAGE, { bytes: null, availableBytes: 1000 });
+  assert.equal(p.budgetBytes, 1000);
+  assert.throws(() => plan(null), /no budget and no available memory/);
   assert.deepEqual(p.resident, names); // 49 bytes fit any machine
 });
 

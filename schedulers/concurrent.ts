@@ -6,61 +6,41 @@
  * @module
  */
 import { z } from "zod";
-import type { MemoryScheduler, Plan, PluginDefinition } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/registry.ts";
 import { checkBudget, laneCost } from "./_budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { streamingPlan } from "./_streaming_plan.ts";
 
 /** Options of the `concurrent` scheduler. */
-export const concurrentOptions: z.ZodType<ConcurrentOptions> = z.object({
+export const concurrentOptions = z.object({
   /** Blocks loading ahead of the running one (each on its own lane). */
   prefetch: z.number().int().min(1).max(8).default(1),
 }).strict();
 
 /** The options of {@link concurrent} after validation. */
-export interface ConcurrentOptions {
-  /** Blocks loading ahead of the running one. */
-  prefetch: number;
-}
+export type ConcurrentOptions = z.infer<typeof concurrentOptions>;
 
 /**
  * The `concurrent` scheduler plugin definition. Throws `BudgetError` when a budget is set and cannot hold
  * the blocks in flight.
  *
  * @example
- * ```ts
- * const scheduler = concurrent.create(concurrent.options.parse({ prefetch: 1 }));
+ * ```ts ignore
+ * const scheduler = instantiate(concurrent, { prefetch: 1 });
  * const plan = scheduler.plan({ stage: "denoiser", blocks, passes: 30 }, { bytes: null });
  * plan.lanes; // 2
  * ```
  */
-export const concurrent: PluginDefinition<"scheduler", typeof concurrentOptions> = {
+export const concurrent = definePlugin({
   name: "concurrent",
   kind: "scheduler",
   options: concurrentOptions,
-  create(options: ConcurrentOptions): MemoryScheduler {
-    const { prefetch } = concurrentOptions.parse(options);
-    return {
-      name: "concurrent",
-      kind: "scheduler",
-      plan(stage, budget): Plan {
-        const sections = streamingPlan(stage, { resident: 0, prefetch });
-        const peakBytes = planPeakBytes(sections, stage.blocks) + laneCost(budget, sections.lanes);
-        checkBudget(
-          "concurrent",
-          stage,
-          peakBytes,
-          budget,
-          `streaming with '${prefetch}' block(s) prefetched`,
-        );
-        return {
-          scheduler: "concurrent",
-          stage: stage.stage,
-          ...sections,
-          peakBytes,
-          budgetBytes: budget.bytes,
-        };
-      },
-    };
-  },
-};
+  create: ({ prefetch }) => ({
+    plan(stage, budget) {
+      const sections = streamingPlan(stage, { resident: 0, prefetch });
+      const peakBytes = planPeakBytes(sections, stage.blocks) + laneCost(budget, sections.lanes);
+      checkBudget("concurrent", stage, peakBytes, budget, `streaming with '${prefetch}' block(s) prefetched`);
+      return { ...sections, peakBytes };
+    },
+  }),
+});

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { BudgetError } from "../runtime/errors.ts";
 import { concurrent } from "./concurrent.ts";
 import { SMALL_STAGE } from "./_test_stage.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 const names = SMALL_STAGE.blocks.map((b) => b.name);
 
 Deno.test("concurrent plan() alternates two lanes, loading block i+1 while block i runs", () => {
-  const plan = concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: null });
+  const plan = instantiate(concurrent, { prefetch: 1 }).plan(SMALL_STAGE, { bytes: null });
   assert.equal(plan.lanes, 2);
   assert.deepEqual(plan.resident, []);
   assert.deepEqual(plan.setup, []);
@@ -25,23 +26,21 @@ Deno.test("concurrent plan() alternates two lanes, loading block i+1 while block
   // Running block + the one loading + the previous one still unloading are never all three together:
   // max over i of block_i + max(block_{i−1}, block_{i+1}) + each lane's kept work = 10 + 10 + 2 × 3.
   assert.equal(plan.peakBytes, 26);
-  assert.equal(plan.budgetBytes, null);
 });
 
 Deno.test("concurrent plan() with prefetch 2 keeps two blocks loading ahead on three lanes", () => {
-  const plan = concurrent.create({ prefetch: 2 }).plan(SMALL_STAGE, { bytes: 40 });
+  const plan = instantiate(concurrent, { prefetch: 2 }).plan(SMALL_STAGE, { bytes: 40 });
   assert.equal(plan.lanes, 3);
   assert.deepEqual(
     plan.pass.slice(0, 3).map((op) => [op.op, op.block]),
     names.slice(0, 3).map((b) => ["load", b]),
   );
   assert.equal(plan.peakBytes, 39); // 3 blocks of 10 + 3 lanes' work
-  assert.equal(plan.budgetBytes, 40);
 });
 
 Deno.test("concurrent plan() refuses a budget below the blocks in flight, before any work", () => {
   assert.throws(
-    () => concurrent.create({ prefetch: 1 }).plan(SMALL_STAGE, { bytes: 25 }),
+    () => instantiate(concurrent, { prefetch: 1 }).plan(SMALL_STAGE, { bytes: 25 }),
     (e) =>
       e instanceof BudgetError && e.neededBytes === 26 && e.budgetBytes === 25 &&
       e.message === "Cannot plan stage 'denoiser' with scheduler 'concurrent': streaming with '1' block(s) " +

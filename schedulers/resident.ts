@@ -5,11 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import type { Budget, MemoryScheduler, Plan, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/registry.ts";
+import type { Budget, PlanShape, StageInfo } from "../runtime/types.ts";
 import { checkBudget, checkEachBlock, laneCost, laneWorkBytes } from "./_budget.ts";
-
-/** Options of `resident` (none). */
-const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
 
 /**
  * Plan: setup loads all blocks on lane 0, each pass runs them in order, teardown unloads them.
@@ -21,7 +19,7 @@ const residentOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
  * console.assert(plan.peakBytes === 12);
  * ```
  */
-export function planResident(stage: StageInfo, budget: Budget): Plan {
+export function planResident(stage: StageInfo, budget: Budget): PlanShape {
   checkEachBlock("resident", stage, budget);
   const weights = stage.blocks.reduce((s, b) => s + b.bytes, 0);
   const work = laneWorkBytes(stage);
@@ -29,22 +27,19 @@ export function planResident(stage: StageInfo, budget: Budget): Plan {
   checkBudget("resident", stage, peakBytes, budget, `keeping all ${stage.blocks.length} blocks loaded`);
   const names = stage.blocks.map((b) => b.name);
   return {
-    scheduler: "resident",
-    stage: stage.stage,
     lanes: 1,
     resident: names,
     setup: names.map((block) => ({ op: "load", block, lane: 0 })),
     pass: names.map((block) => ({ op: "run", block, lane: 0 })),
     teardown: names.map((block) => ({ op: "unload", block, lane: 0 })),
     peakBytes,
-    budgetBytes: budget.bytes,
   };
 }
 
 /** The `resident` scheduler plugin. */
-export const resident: PluginDefinition<"scheduler", typeof residentOptions> = {
+export const resident = definePlugin({
   name: "resident",
   kind: "scheduler",
-  options: residentOptions,
-  create: (): MemoryScheduler => ({ name: "resident", kind: "scheduler", plan: planResident }),
-};
+  options: z.object({}).strict(),
+  create: () => ({ plan: planResident }),
+});

@@ -29,11 +29,10 @@ Deno.test("planResident() loads all in setup, runs all per pass, unloads in tear
   assert.deepEqual(plan.resident, ["embed", "spatial_00", "final"]);
   assert.equal(plan.lanes, 1);
   assert.equal(plan.peakBytes, 450 + 60);
-  assert.equal(plan.budgetBytes, null);
 });
 
 Deno.test("planResident() fits a budget exactly at its peak and throws BudgetError below it", () => {
-  assert.equal(planResident(stage, { bytes: 510 }).budgetBytes, 510);
+  assert.equal(planResident(stage, { bytes: 510 }).peakBytes, 510);
   assert.throws(
     () => planResident(stage, { bytes: 509 }),
     (e) =>

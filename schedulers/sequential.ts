@@ -5,11 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import type { Budget, MemoryScheduler, Plan, PlanOp, PluginDefinition, StageInfo } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/registry.ts";
+import type { Budget, PlanOp, PlanShape, StageInfo } from "../runtime/types.ts";
 import { blockNeed, checkEachBlock, laneCost } from "./_budget.ts";
-
-/** Options of `sequential` (none). */
-const sequentialOptions: z.ZodType<Record<string, never>> = z.object({}).strict();
 
 /**
  * Plan: no setup; each pass is load → run → unload per block on lane 0; no teardown.
@@ -21,7 +19,7 @@ const sequentialOptions: z.ZodType<Record<string, never>> = z.object({}).strict(
  * console.assert(plan.pass.length === 3);
  * ```
  */
-export function planSequential(stage: StageInfo, budget: Budget): Plan {
+export function planSequential(stage: StageInfo, budget: Budget): PlanShape {
   checkEachBlock("sequential", stage, budget);
   const pass: PlanOp[] = stage.blocks.flatMap((b): PlanOp[] => [
     { op: "load", block: b.name, lane: 0 },
@@ -29,22 +27,19 @@ export function planSequential(stage: StageInfo, budget: Budget): Plan {
     { op: "unload", block: b.name, lane: 0 },
   ]);
   return {
-    scheduler: "sequential",
-    stage: stage.stage,
     lanes: 1,
     resident: [],
     setup: [],
     pass,
     teardown: [],
     peakBytes: Math.max(0, ...stage.blocks.map((b) => blockNeed(b, stage))) + laneCost(budget, 1),
-    budgetBytes: budget.bytes,
   };
 }
 
 /** The `sequential` scheduler plugin. */
-export const sequential: PluginDefinition<"scheduler", typeof sequentialOptions> = {
+export const sequential = definePlugin({
   name: "sequential",
   kind: "scheduler",
-  options: sequentialOptions,
-  create: (): MemoryScheduler => ({ name: "sequential", kind: "scheduler", plan: planSequential }),
-};
+  options: z.object({}).strict(),
+  create: () => ({ plan: planSequential }),
+});

@@ -7,6 +7,7 @@
 import { type Bundle, loadBundle } from "../runtime/bundle.ts";
 import { denoise } from "../runtime/denoise.ts";
 import { local } from "../runtime/executor_local.ts";
+import { availableBytes } from "../runtime/memory.ts";
 import { openStage } from "../runtime/stage.ts";
 import type {
   Executor,
@@ -78,7 +79,7 @@ export async function denoiseWith(
       stage: "denoiser",
       executor,
       scheduler: o.scheduler,
-      budget: { bytes: o.budgetBytes ?? null },
+      budget: { bytes: o.budgetBytes ?? null, availableBytes: availableBytes() },
       passes: o.timesteps.length,
       workBytes: o.workBytes,
       emit,

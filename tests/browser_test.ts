@@ -2,7 +2,7 @@
  * The preview UI in a real browser: `ui/server.ts` on a free port, Debian's chromium driven headless by
  * playwright-core. Generate with the default recipe (dynamic LPL, TDTM and the concurrent scheduler chosen in
  * the form), see progress events arrive while it runs, a preview image, a playable <video>, the load/compute
- * timeline and the drift-cosine curve; save a screenshot as a test artifact
+ * timeline and the decisions chart (dynamic LPL's cosines); save a screenshot as a test artifact
  * (`out/test-artifacts/browser_ui.png`; with UPDATE_SCREENSHOT=1 also `docs/ui.png` for the README).
  *
  * Skipped, with the reason printed, only where /usr/bin/chromium is absent outside CI; in CI (`CI` set)
@@ -89,7 +89,8 @@ Deno.test({
     await page.fill("#steps", "12");
     await page.selectOption("#sampler", "lpl-dynamic");
     assert.equal(await page.inputValue('#sampler-options [data-key="preset"]'), "paper");
-    await page.fill("#merge-steps", "4");
+    await page.check('#token-ops [data-use="tdtm"]');
+    await page.fill('#token-ops .token-op:has([data-use="tdtm"]) [data-key="mergeSteps"]', "4");
     await page.selectOption("#scheduler", "concurrent");
     // in the page: record, each time it counts a progress event, the run state at that moment
     await page.evaluate(`(() => {
@@ -130,7 +131,10 @@ Deno.test({
     assert.ok(timeline.load > 0 && timeline.run > 0, JSON.stringify(timeline));
     assert.ok(await page.isVisible('svg[data-chart="timeline"] >> text="lane 1 load"'), "two lanes");
     assert.ok(await page.isVisible('svg[data-chart="memory"]'));
-    assert.ok(await page.isVisible('svg[data-chart="cosine"]'), "the drift-cosine curve of dynamic LPL");
+    assert.ok(
+      await page.isVisible('svg[data-chart="decisions"]'),
+      "dynamic LPL's per-step cosine, from its decisions",
+    );
     // it plays; then a still frame for the screenshot rather than the player's buffering state
     await page.waitForFunction(
       `(() => { const v = document.querySelector("video"); return !v.paused && v.currentTime > 0.3; })()`,

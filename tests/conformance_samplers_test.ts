@@ -1,15 +1,25 @@
 /**
  * Conformance cases every sampler plugin gets for free: the built-ins of samplers/mod.ts and every sampler
- * module under plugins/examples/ (which export `plugin`).
+ * module under plugins/examples/ (which export `plugin`) go through `assertSamplerConforms` (plugin.ts), and
+ * run the toy denoiser bundle end to end. The order check is shown to catch a wrong Heun coefficient.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { samplers } from "../samplers/mod.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
-import { fromArray, tensor } from "../runtime/tensor.ts";
-import type { ModelFn, PluginDefinition, RunEvent, Sampler, Tensor } from "../runtime/types.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
+import type { PluginDefinition, Tensor } from "../runtime/types.ts";
 import { readSafetensors } from "../runtime/safetensors.ts";
 import { resident } from "../schedulers/resident.ts";
+import {
+  addScaled,
+  assertSamplerConforms,
+  convergenceOrder,
+  definePlugin,
+  eulerDt,
+  instantiate,
+  sub,
+} from "../plugin.ts";
+import { z } from "zod";
 import { ROOT, toyDenoiserBundle } from "./_bundles.ts";
 import { denoiseWith } from "./_denoise_with.ts";
 
@@ -25,71 +35,13 @@ async function exampleSamplers(): Promise<PluginDefinition<"sampler">[]> {
 }
 
 const ALL = [...samplers, ...await exampleSamplers()];
-const TIMESTEPS = rflowTimesteps({ steps: 30, height: 256, width: 256, frames: 68 });
-const make = (def: PluginDefinition<"sampler">): Sampler => def.create(def.options.parse({}));
-
-function context(timesteps: readonly number[], signal?: AbortSignal) {
-  const events: RunEvent[] = [];
-  return {
-    events,
-    ctx: {
-      timesteps,
-      signal,
-      onStep: (s: { step: number; t: number; calls: number }) =>
-        events.push({ type: "step", ...s, total: timesteps.length, etaMs: null }),
-      onDecision: (d: { step: number; message: string; data?: Record<string, number | boolean | null> }) =>
-        events.push({ type: "decision", sampler: "", ...d }),
-    },
-  };
-}
-
-/** The straight flow to one data point: v = (x0 − x)/τ. Every consistent rectified-flow sampler lands on x0. */
-function straight(x0: Float32Array, calls: { t: number; step: number }[]): ModelFn {
-  return (x, t, step) => {
-    calls.push({ t, step });
-    return Promise.resolve(tensor("float32", x.dims, x.data.map((v, i) => (x0[i] - v) / (t / 1000))));
-  };
-}
-
-const noise = fromArray([1, 4, 2, 3, 3], Array.from({ length: 72 }, (_, i) => Math.sin(i * 1.7) * 1.5));
-const target = new Float32Array(72).map((_, i) => Math.cos(i * 0.3) * 0.5);
+/** The order each sampler claims on a smooth field: leaping samplers stop integrating (no claim). */
+const ORDER: Record<string, number> = { euler: 1, heun: 2, lpl: 0, "lpl-dynamic": 0 };
 
 for (const def of ALL) {
-  Deno.test(`sampler '${def.name}' lands on the data point of a straight flow`, async () => {
-    const before = Float32Array.from(noise.data);
-    const out = await make(def).sample(straight(target, []), noise, context(TIMESTEPS).ctx);
-    assert.deepEqual(out.dims, noise.dims);
-    out.data.forEach((v, i) => assert.ok(Math.abs(v - target[i]) < 1e-4, `${def.name} element ${i}: ${v}`));
-    assert.deepEqual(noise.data, before, "the input latent must not be written");
-  });
-
-  Deno.test(`sampler '${def.name}' emits one step event per model call, matching the call`, async () => {
-    const calls: { t: number; step: number }[] = [];
-    const { events, ctx } = context(TIMESTEPS);
-    await make(def).sample(straight(target, calls), noise, ctx);
-    const steps = events.flatMap((e) => (e.type === "step" ? [e] : []));
-    assert.ok(calls.length >= 1);
-    assert.deepEqual(calls[0], { t: TIMESTEPS[0], step: 0 });
-    assert.equal(steps.length, calls.length);
-    steps.forEach((e, i) => {
-      assert.equal(e.calls, i + 1);
-      assert.deepEqual({ t: e.t, step: e.step }, calls[i]);
-      assert.ok(e.step >= 0 && e.step < TIMESTEPS.length && (i === 0 || e.step >= steps[i - 1].step));
-    });
-    for (const d of events.flatMap((e) => (e.type === "decision" ? [e] : []))) {
-      assert.ok(d.step >= 0 && d.step <= steps.at(-1)!.step && d.message.length > 0);
-    }
-  });
-
-  Deno.test(`sampler '${def.name}' stops calling the model once aborted`, async () => {
-    const controller = new AbortController();
-    let calls = 0;
-    const model: ModelFn = (x) => {
-      if (++calls === 3) controller.abort(new DOMException("stop", "AbortError"));
-      return Promise.resolve(x);
-    };
-    await assert.rejects(() => make(def).sample(model, noise, context(TIMESTEPS, controller.signal).ctx));
-    assert.equal(calls, 3);
+  Deno.test(`sampler '${def.name}' conforms (straight flow, calls, cancellation, order ${ORDER[def.name]})`, async () => {
+    assert.ok(def.name in ORDER, `no order claim for '${def.name}'`);
+    await assertSamplerConforms(def, { order: ORDER[def.name] });
   });
 
   Deno.test(`sampler '${def.name}' runs the toy denoiser bundle end to end`, async () => {
@@ -97,8 +49,8 @@ for (const def of ALL) {
     const e = await readSafetensors(join(dir, "expected.safetensors"));
     const timesteps = rflowTimesteps({ steps: 30, height: 40, width: 48, frames: 17 });
     const r = await denoiseWith(dir, {
-      sampler: make(def),
-      scheduler: resident.create({}),
+      sampler: instantiate(def),
+      scheduler: instantiate(resident),
       noise: e.z as Tensor<"float32">,
       y: e.y as Tensor<"float32">,
       yMask: e.y_mask,
@@ -121,4 +73,38 @@ for (const def of ALL) {
 Deno.test("conformance covers every built-in sampler and the examples", () => {
   const names = ALL.map((d) => d.name);
   for (const name of ["euler", "lpl", "lpl-dynamic"]) assert.ok(names.includes(name), name);
+});
+
+/** Heun as plugins/examples/heun.ts, with the averaging coefficient multiplied by `factor`. */
+function heunTimes(factor: number) {
+  return definePlugin({
+    name: `heun-x${factor}`,
+    kind: "sampler",
+    options: z.object({}).strict(),
+    create: () => ({
+      async sample(model, x, { timesteps: ts }) {
+        for (let i = 0; i < ts.length; i++) {
+          const dt = eulerDt(ts, i);
+          const v1 = await model(x, ts[i], i);
+          const predicted = addScaled(x, v1, dt);
+          if (i === ts.length - 1) {
+            x = predicted;
+            continue;
+          }
+          const v2 = await model(predicted, ts[i + 1], i);
+          x = addScaled(x, addScaled(v1, sub(v2, v1), 0.5 * factor), dt);
+        }
+        return x;
+      },
+    }),
+  });
+}
+
+Deno.test("the order check fails a Heun whose coefficient is wrong ×14 (it still lands on a straight flow)", async () => {
+  assert.ok((await convergenceOrder(heunTimes(1))) > 1.9);
+  const wrong = heunTimes(14);
+  const order = await convergenceOrder(wrong);
+  assert.ok(order < 1.5, `measured ${order}`);
+  await assert.rejects(assertSamplerConforms(wrong, { order: 2 }), /converges at order .* it claims 2/);
+  await assertSamplerConforms(wrong, { order: 0 }); // the straight-flow checks alone do not see it
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stageOf } from "../runtime/bundle.ts";
-import type { PluginDefinition, RunEvent, StepCache } from "../runtime/types.ts";
+import type { PluginDefinition, RunEvent } from "../runtime/types.ts";
 import { fixedCache, stepCaches } from "../plugins/step_cache/mod.ts";
 import { tdtm } from "../plugins/tdtm.ts";
 import { lpl } from "../samplers/lpl.ts";
@@ -21,6 +21,7 @@ import {
   defaultModelInputs,
   denoiseCached,
 } from "./step_cache_conformance.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 const CASES: Record<string, ConformanceOptions> = {
   teacache: { off: { threshold: 0 }, on: { threshold: 0.5 } },
@@ -42,8 +43,7 @@ async function examples(): Promise<PluginDefinition<"step-cache">[]> {
 
 const ALL = [...stepCaches, ...await examples()];
 const PROMPT = "a red circle moving left on a black background";
-const make = (def: PluginDefinition<"step-cache">, o: Record<string, unknown>) =>
-  def.create(def.options.parse(o)) as StepCache;
+const make = (def: PluginDefinition<"step-cache">, o: Record<string, unknown>) => instantiate(def, o);
 
 Deno.test("step-cache conformance covers every built-in and the example module", () => {
   const names = ALL.map((d) => d.name);
@@ -72,7 +72,7 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
     await t.step("LPL: the leap step is computed, earlier steps may reuse", async () => {
       const r = await denoiseCached(inputs, {
         cache: make(fixedCache, { steps: everyStep }),
-        sampler: lpl.create(lpl.options.parse({ leapAt: 15 })),
+        sampler: instantiate(lpl, { leapAt: 15 }),
       });
       const d = cacheEvents(r.events);
       assert.equal(d.length, 16);
@@ -89,7 +89,7 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
         const reusedSteps = Array.from({ length: 15 }, (_, i) => 2 * i + 1); // odd steps
         const r = await denoiseCached(inputs, {
           cache: make(fixedCache, { steps: reusedSteps }),
-          sampler: lplDynamic.create(lplDynamic.options.parse({ preset: "paper", minSteps: 4 })),
+          sampler: instantiate(lplDynamic, { preset: "paper", minSteps: 4 }),
         });
         const reused = new Set(cacheEvents(r.events).filter((d) => d.reused).map((d) => d.step));
         assert.ok(reused.size > 0);
@@ -108,7 +108,7 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
     await t.step("TDTM: a merged step's residual is never reused on an unmerged step", async () => {
       const r = await denoiseCached(inputs, {
         cache: make(fixedCache, { steps: everyStep }),
-        tokenOps: [tdtm.create(tdtm.options.parse({ mergeSteps: 15 }))],
+        tokenOps: [instantiate(tdtm, { mergeSteps: 15 })],
       });
       const d = cacheEvents(r.events);
       const at15 = d.find((x) => x.step === 15)!;
@@ -123,7 +123,7 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
       const events: RunEvent[] = [];
       const r = await denoiseCached(inputs, {
         cache: make(fixedCache, { steps: [2, 3, 5, 6, 8] }),
-        scheduler: ciDl.create(ciDl.options.parse({ residentLast: true })),
+        scheduler: instantiate(ciDl, { residentLast: true }),
         budgetBytes: Math.floor(total / 2),
         onEvent: (e) => events.push(e),
       });
@@ -139,4 +139,21 @@ Deno.test("step caches compose with LPL, dynamic LPL, TDTM and CI-DL", async (t)
   } finally {
     await inputs.executor.close();
   }
+});
+
+Deno.test("runtime/ names no caching method (the step-cache kind is generic)", () => {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const path = join(dir, e.name);
+      if (e.isDirectory) walk(path);
+      else if (
+        e.name.endsWith(".ts") && /teacache|easycache|magcache|lemica/i.test(Deno.readTextFileSync(path))
+      ) {
+        found.push(path);
+      }
+    }
+  };
+  walk(join(ROOT, "runtime"));
+  assert.deepEqual(found, []);
 });

@@ -14,6 +14,8 @@ import type { RunReport } from "../runtime/report.ts";
 import { writeMp4 } from "../runtime/video.ts";
 import { listTree, runCli, tinyBundle, tinyRecipe, writeRecipe } from "./_e2e.ts";
 import { ROOT } from "./_bundles.ts";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 function psnr(a: Uint8Array, b: Uint8Array): number {
   let se = 0;
@@ -115,6 +117,7 @@ Deno.test("the CLI writes MP4, GIF, PNG frames and a report that decode back to 
     // the same recipe in-process gives the same frames byte for byte (seeded noise, same arithmetic)
     const again = await generate(
       await loadRecipe(recipe, { overrides: { steps: 4, "output.dir": join(tmp, "again") } }),
+      { registry: builtins },
     );
     const frames = framesFromVideo(again.video, 0);
     for (let t = 0; t < 17; t++) {
@@ -136,12 +139,12 @@ Deno.test("several prompts and seeds: one file per prompt, a seed changes the vi
     const recipe = await writeRecipe(tmp, "r.yaml", yaml);
     const load = (dir: string, seed: number) =>
       loadRecipe(recipe, { overrides: { seed, "output.dir": join(tmp, dir) } });
-    const a = await generate(await load("a", 5));
+    const a = await generate(await load("a", 5), { registry: builtins });
     assert.deepEqual(listTree(join(tmp, "a")), ["clip.json", "clip_0000.mp4", "clip_0001.mp4"]);
     assert.equal(a.video.dims[0], 2);
-    const b = await generate(await load("b", 5));
+    const b = await generate(await load("b", 5), { registry: builtins });
     assert.deepEqual(b.video.data, a.video.data);
-    const c = await generate(await load("c", 6));
+    const c = await generate(await load("c", 6), { registry: builtins });
     assert.notDeepEqual(c.video.data, a.video.data);
     // the two prompts give different videos from the same seed's noise rows
     const half = a.video.data.length / 2;
@@ -181,6 +184,7 @@ Deno.test("a run cancelled between blocks rejects and leaves no files", async ()
     const seen: string[] = [];
     await assert.rejects(() =>
       generate(recipe, {
+        registry: builtins,
         signal: controller.signal,
         emit: (e) => {
           seen.push(e.type);
@@ -206,14 +210,18 @@ Deno.test("a missing bundle with bundle_fallback builds a random bundle once, th
       tinyRecipe(join(tmp, "missing"), join(tmp, "out"), fallback),
     );
     const warnings: string[] = [];
-    const first = await generate(await loadRecipe(path), { warn: (m) => warnings.push(m) });
+    const first = await generate(await withFallbackBundle(await loadRecipe(path), (m) => warnings.push(m)), {
+      registry: builtins,
+    });
     assert.match(
       warnings[0],
       /missing\/bundle\.json' is missing: building a random-weight 'tiny' bundle at '.*fb'/,
     );
     assert.ok(existsSync(join(tmp, "fb", "bundle.json")) && existsSync(first.outputs[0].mp4));
     const again: string[] = [];
-    await generate(await loadRecipe(path), { warn: (m) => again.push(m) });
+    await generate(await withFallbackBundle(await loadRecipe(path), (m) => again.push(m)), {
+      registry: builtins,
+    });
     assert.match(
       again[0],
       /is missing: using the random-weight 'tiny' bundle at '.*fb' \(its videos are noise\)/,

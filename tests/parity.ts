@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { resolvePlugin } from "../builtins.ts";
 import type { Bundle } from "../runtime/bundle.ts";
 import {
   type Fixture,

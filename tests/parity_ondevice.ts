@@ -17,11 +17,12 @@ import { readSafetensors } from "../runtime/safetensors.ts";
 import type { RunEvent, Sampler, Tensor, TensorMap, TokenOp } from "../runtime/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { lplDynamic } from "../samplers/lpl_dynamic.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
 import { tdtm } from "../plugins/tdtm.ts";
 import { resident } from "../schedulers/resident.ts";
 import { py } from "./_bundles.ts";
 import { denoiseWith } from "./_denoise_with.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 /** The tolerance of the final latents (relative L2). */
 export const ONDEVICE_TOLERANCE = 1e-4;
@@ -59,17 +60,19 @@ export function isOndeviceFixture(config: Record<string, unknown>): boolean {
 }
 
 function samplerFor(run: OndeviceRun): Sampler {
-  if (!run.lpl_enabled) return euler.create({});
-  return lplDynamic.create(lplDynamic.options.parse({
+  if (!run.lpl_enabled) return instantiate(euler);
+  return instantiate(lplDynamic, {
     preset: "reference",
     checkFrom: Math.max(1, run.knobs.minimum_steps),
     tolerance: run.knobs.cos_tolerance,
     patience: run.knobs.max_tolerance_n,
-  }));
+  });
 }
 
 function tokenOpsFor(run: OndeviceRun): TokenOp[] {
-  return run.merge_steps > 0 ? [tdtm.create({ mergeSteps: run.merge_steps, oddFrame: "reference" })] : [];
+  return run.merge_steps > 0
+    ? [instantiate(tdtm, { mergeSteps: run.merge_steps, oddFrame: "reference" })]
+    : [];
 }
 
 const scalar = (m: TensorMap, key: string) => (m[key].data as Float32Array)[0];
@@ -133,7 +136,7 @@ export async function checkOndeviceFixture(
     const r = await denoiseWith(options.bundle, {
       sampler: samplerFor(run),
       tokenOps: tokenOpsFor(run),
-      scheduler: resident.create({}),
+      scheduler: instantiate(resident),
       noise,
       y: captions,
       yMask: inputs("mask"),

@@ -10,8 +10,9 @@ import { openStage } from "../runtime/stage.ts";
 import { reshape, slice } from "../runtime/tensor.ts";
 import type { Tensor } from "../runtime/types.ts";
 import { euler } from "../samplers/euler.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
 import { compare, type Fixture, type ParityCheck, type ParityResult } from "./_parity.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 /** The inputs, the schedule and the sampler settings of an RFLOW fixture (also used by the on-device checks). */
 export async function rflowSetup(fx: Fixture, prefix = "") {
@@ -84,7 +85,7 @@ export const rflowSample: ParityCheck = {
       const { latent } = await denoise({
         bundle,
         runner,
-        sampler: euler.create({}),
+        sampler: instantiate(euler),
         tokenOps: [],
         ...setup,
         emit: () => {},

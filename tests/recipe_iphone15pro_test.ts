@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { BundleError } from "../runtime/errors.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe } from "../runtime/recipe.ts";
-import { resolvePlugin } from "../runtime/registry.ts";
+import { builtins, resolvePlugin } from "../builtins.ts";
 import { tdtmOperators } from "../plugins/tdtm.ts";
 import { ROOT } from "./_bundles.ts";
 
@@ -32,7 +32,7 @@ Deno.test("recipes/iphone15pro.yaml without its bundle stops with the command th
   const r = await loadRecipe(FILE, { overrides: { bundle: join(ROOT, "tmp-missing-bundle-for-test") } });
   assert.ok(!existsSync(r.bundle));
   await assert.rejects(
-    () => generate(r),
+    () => generate(r, { registry: builtins }),
     (e) =>
       e instanceof BundleError &&
       e.message.includes("does not exist; build it with `scripts/py -m export opensora") &&

@@ -22,10 +22,11 @@ import type {
   TokenOp,
 } from "../runtime/types.ts";
 import { euler } from "../samplers/euler.ts";
-import { rflowTimesteps } from "../samplers/timesteps.ts";
+import { rflowTimesteps } from "../runtime/timesteps.ts";
 import { resident } from "../schedulers/resident.ts";
 import { ROOT } from "./_bundles.ts";
 import { denoiseWith, type DenoiseWithResult } from "./_denoise_with.ts";
+import { instantiate } from "../runtime/registry.ts";
 
 /** The default model's denoiser inputs for one prompt (text encoded by the bundle), at 17 frames 64x64. */
 export interface CacheInputs {
@@ -56,7 +57,7 @@ export async function defaultModelInputs(prompt: string, steps: number): Promise
     bundle,
     prompts: [prompt],
     executor,
-    scheduler: resident.create({}),
+    scheduler: instantiate(resident),
     budget: { bytes: null },
     emit: () => {},
   });
@@ -92,10 +93,10 @@ export function denoiseCached(
   return denoiseWith(bundle, {
     ...rest,
     executor,
-    sampler: o.sampler ?? euler.create({}),
+    sampler: o.sampler ?? instantiate(euler),
     tokenOps: o.tokenOps,
     stepCache: o.cache ?? null,
-    scheduler: o.scheduler ?? resident.create({}),
+    scheduler: o.scheduler ?? instantiate(resident),
     budgetBytes: o.budgetBytes,
     signal: o.signal,
     onEvent: o.onEvent,
@@ -160,7 +161,7 @@ export async function assertStepCacheConforms(
   baseline: Tensor<"float32">,
 ): Promise<void> {
   assert.equal(def.kind, "step-cache");
-  const make = (options: Record<string, unknown>) => def.create(def.options.parse(options)) as StepCache;
+  const make = (options: Record<string, unknown>): StepCache => instantiate(def, options);
 
   // off: nothing reused, every call computed with a reason, the latent bit for bit the cache-free one
   const off = await denoiseCached(inputs, { cache: make(o.off) });

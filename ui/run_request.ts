@@ -28,8 +28,9 @@ export const RunRequest = z.strictObject({
   seed: z.int().min(0).max(2 ** 32 - 1).optional(),
   steps: z.int().min(1).max(1000).optional(),
   sampler: z.strictObject({ name: PluginName, options: PluginOptions.default({}) }).optional(),
-  /** TDTM: merge frame pairs for the first `mergeSteps` steps; 0 turns it off. */
-  mergeSteps: z.int().min(0).max(1000).optional(),
+  /** The token ops to use, in order (built-ins by name, options checked by each plugin's schema); [] = none. */
+  tokenOps: z.array(z.strictObject({ name: PluginName, options: PluginOptions.default({}) })).max(8)
+    .optional(),
   scheduler: z.strictObject({
     name: PluginName,
     options: PluginOptions.default({}),

@@ -11,14 +11,12 @@ import { z } from "zod";
 import { OdsoraError } from "../runtime/errors.ts";
 import { generate } from "../runtime/pipeline.ts";
 import { loadRecipe, type PluginSpec, type Recipe } from "../runtime/recipe.ts";
-import { builtinPlugins, resolvePlugin } from "../runtime/registry.ts";
 import type { PluginKind } from "../runtime/types.ts";
 import { type Backend, RequestError } from "./app.ts";
 import { RecipeName, type RunRequest } from "./run_request.ts";
 import { recipeFile } from "./safe_path.ts";
-
-/** The token op the form's "merge steps" knob drives. */
-const TDTM = "tdtm";
+import { builtins } from "../builtins.ts";
+import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
 
 /** A plugin reference as the form shows it. */
 export interface PluginChoice {
@@ -36,8 +34,8 @@ export interface RecipeSummary {
   seed: number;
   steps: number;
   sampler: PluginChoice;
-  /** TDTM merge steps (0 when the recipe has no `tdtm` token op). */
-  mergeSteps: number;
+  /** The recipe's token ops, in order. */
+  tokenOps: PluginChoice[];
   scheduler: PluginChoice;
   /** The budget in the recipe's syntax, or null for unlimited. */
   budget: string | null;
@@ -61,9 +59,6 @@ function budgetText(budget: Recipe["budget"]): string | null {
 }
 
 function summarize(name: string, recipe: Recipe): RecipeSummary {
-  const tdtm = recipe.tokenOps.find((op) => op.name === TDTM);
-  const defaults = builtinPlugins("token-op").find((d) => d.name === TDTM)?.options.safeParse({});
-  const fallback = (defaults?.success ? (defaults.data as { mergeSteps?: number }).mergeSteps : 0) ?? 0;
   return {
     name,
     bundle: basename(recipe.bundle),
@@ -71,7 +66,7 @@ function summarize(name: string, recipe: Recipe): RecipeSummary {
     seed: recipe.seed,
     steps: recipe.steps,
     sampler: choice(recipe.sampler),
-    mergeSteps: tdtm ? Number(tdtm.mergeSteps ?? fallback) : 0,
+    tokenOps: recipe.tokenOps.map(choice),
     scheduler: choice(recipe.scheduler),
     budget: budgetText(recipe.budget),
   };
@@ -88,14 +83,8 @@ function overridesFor(request: RunRequest, base: Recipe, runDir: string): Record
     "output.formats": ["mp4", "gif"],
   };
   if (request.sampler) overrides.sampler = { name: request.sampler.name, ...request.sampler.options };
-  if (request.mergeSteps !== undefined) {
-    const at = base.tokenOps.findIndex((op) => op.name === TDTM);
-    const ops = base.tokenOps.filter((op) => op.name !== TDTM);
-    if (request.mergeSteps > 0) {
-      const tdtm = { ...(at >= 0 ? base.tokenOps[at] : { name: TDTM }), mergeSteps: request.mergeSteps };
-      ops.splice(at >= 0 ? at : ops.length, 0, tdtm);
-    }
-    overrides.token_ops = ops;
+  if (request.tokenOps) {
+    overrides.token_ops = request.tokenOps.map((op) => ({ name: op.name, ...op.options }));
   }
   if (request.scheduler) {
     const budget = request.scheduler.budget === undefined
@@ -108,7 +97,7 @@ function overridesFor(request: RunRequest, base: Recipe, runDir: string): Record
 
 /** The built-in plugins of `kind` with the JSON schema of their options (what the form renders). */
 function pluginList(kind: PluginKind) {
-  return builtinPlugins(kind).map((d) => ({
+  return builtins.definitions(kind).map((d) => ({
     name: d.name,
     options: z.toJSONSchema(d.options, { io: "input" }),
   }));
@@ -141,7 +130,11 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
       return out;
     },
     plugins() {
-      return Promise.resolve({ sampler: pluginList("sampler"), scheduler: pluginList("scheduler") });
+      return Promise.resolve({
+        sampler: pluginList("sampler"),
+        "token-op": pluginList("token-op"),
+        scheduler: pluginList("scheduler"),
+      });
     },
     async prepare(request, runDir) {
       const file = recipeFile(recipesDir, request.recipe);
@@ -152,9 +145,9 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
           overrides: overridesFor(request, base, runDir),
           overrideLabel: (key) => `'${key}' of the request`,
         });
-        await resolvePlugin("sampler", recipe.sampler, recipe.baseDir);
-        for (const op of recipe.tokenOps) await resolvePlugin("token-op", op, recipe.baseDir);
-        await resolvePlugin("scheduler", recipe.scheduler, recipe.baseDir);
+        await builtins.resolve("sampler", recipe.sampler, recipe.baseDir);
+        for (const op of recipe.tokenOps) await builtins.resolve("token-op", op, recipe.baseDir);
+        await builtins.resolve("scheduler", recipe.scheduler, recipe.baseDir);
       } catch (error) {
         if (error instanceof OdsoraError) {
           throw new RequestError(error.message.replaceAll(`${root}/`, "recipes/"));
@@ -162,10 +155,12 @@ export function runtimeBackend(options: { recipesDir: string }): Backend {
         throw error;
       }
       return async (emit, signal, warn) => {
-        await generate(recipe, {
+        const clean = (message: string) => warn(message.replaceAll(`${root}/`, "recipes/"));
+        await generate(await withFallbackBundle(recipe, clean), {
+          registry: builtins,
           emit,
           signal,
-          warn: (message) => warn(message.replaceAll(`${root}/`, "recipes/")),
+          warn: clean,
         });
       };
     },

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { fromArray, tensor } from "../../runtime/tensor.ts";
 import type { ModelFn } from "../../runtime/types.ts";
-import { plugin, sampleHeun } from "./heun.ts";
+import { plugin } from "./heun.ts";
+import { sampleRecorded } from "../../samplers/_test_fields.ts";
+import { instantiate } from "../../runtime/registry.ts";
 
 const linear = (c: number, log: number[]): ModelFn => (x, t) => {
   log.push(t);
@@ -12,12 +14,13 @@ Deno.test("heun integrates v = c·x with the second-order factor 1 + c·dt + (c�
   const ts = [1000, 750, 500, 250];
   const c = -1.2;
   const log: number[] = [];
-  const steps: number[] = [];
-  const out = await sampleHeun(linear(c, log), fromArray([1], [2]), {
-    timesteps: ts,
-    onStep: (s) => steps.push(s.calls),
-    onDecision: () => {},
-  }, { finalEuler: false });
+  const { latent: out, events } = await sampleRecorded(
+    instantiate(plugin, { finalEuler: false }),
+    linear(c, log),
+    fromArray([1], [2]),
+    ts,
+  );
+  const steps = events.flatMap((e) => (e.type === "step" ? [e.calls] : []));
   const factor = ts.map(() => 0.25 * c).reduce((p, h) => p * (1 + h + (h * h) / 2), 1);
   assert.ok(Math.abs(out.data[0] - 2 * factor) < 1e-5);
   assert.deepEqual(log, [1000, 750, 750, 500, 500, 250, 250, 0]);
@@ -26,12 +29,7 @@ Deno.test("heun integrates v = c·x with the second-order factor 1 + c·dt + (c�
 
 Deno.test("heun plugin defaults to a final Euler step (2K − 1 calls) and validates its options", async () => {
   const log: number[] = [];
-  const sampler = plugin.create(plugin.options.parse({}));
-  await sampler.sample(linear(-1, log), fromArray([1], [1]), {
-    timesteps: [1000, 500],
-    onStep() {},
-    onDecision() {},
-  });
+  await sampleRecorded(instantiate(plugin, {}), linear(-1, log), fromArray([1], [1]), [1000, 500]);
   assert.deepEqual(log, [1000, 500, 500]);
   assert.equal(plugin.options.safeParse({ finalEuler: 1 }).success, false);
   assert.equal(plugin.options.safeParse({ other: true }).success, false);

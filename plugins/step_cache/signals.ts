@@ -1,14 +1,20 @@
 /**
  * Signals the step caches share: the timestep-modulated input of the first block (TeaCache's indicator),
- * copies of a batch's first sample, and relative L1 distances.
+ * copies of the conditional half of a CFG batch, and relative L1 distances.
  *
  * @module
  */
 import type { Tensor, TensorMap } from "../../runtime/types.ts";
 
-/** The first sample of a batch along axis 0 (the conditional half's first prompt of a CFG batch), as a copy. */
-export function firstSample(t: Tensor<"float32">): Float32Array {
-  return Float32Array.from(t.data.subarray(0, t.data.length / Math.max(1, t.dims[0] ?? 1)));
+/** How many leading samples of a batch of `b` are the conditional half of a CFG batch (all when b is odd). */
+export function condSamples(b: number): number {
+  return b % 2 === 0 ? b / 2 : b;
+}
+
+/** The conditional half of a CFG batch (axis 0), as a copy. */
+export function condHalf(t: Tensor<"float32">): Float32Array {
+  const b = t.dims[0] ?? 1;
+  return Float32Array.from(t.data.subarray(0, (t.data.length / b) * condSamples(b)));
 }
 
 /** Mean |a| (float64 sum). */
@@ -58,7 +64,7 @@ function signal(signals: TensorMap, name: string): Tensor<"float32"> {
  *
  * @example
  * ```ts ignore
- * const m = modulatedInput(query.signals); // Float32Array of the first sample's values
+ * const m = modulatedInput(query.signals); // Float32Array over the conditional half's tokens
  * ```
  */
 export function modulatedInput(signals: TensorMap): Float32Array {
@@ -79,10 +85,14 @@ export function modulatedInput(signals: TensorMap): Float32Array {
   const tokens = h.data.length / batch / c; // of one sample
   const perFrameTokens = tokens / frames;
   const width = tMlp.dims.at(-1)!;
-  const out = new Float32Array(tokens * c);
-  for (let i = 0; i < tokens; i++) {
+  const rows = tokens * condSamples(batch);
+  const out = new Float32Array(rows * c);
+  for (let i = 0; i < rows; i++) {
     const row = h.data.subarray(i * c, (i + 1) * c);
-    const m = perFrame ? Math.floor(i / perFrameTokens) * width : 0;
+    const sample = Math.floor(i / tokens);
+    const m = perFrame
+      ? (sample * frames + Math.floor((i % tokens) / perFrameTokens)) * width
+      : sample * width;
     let mean = 0;
     for (let j = 0; j < c; j++) mean += row[j];
     mean /= c;
@@ -103,7 +113,7 @@ export function polyval(coefficients: readonly number[], x: number): number {
   return y;
 }
 
-/** The copy of `h`'s first sample a cache keeps between calls. */
+/** The copy of `h`'s conditional half a cache keeps between calls. */
 export function inputOf(signals: TensorMap): Float32Array {
-  return firstSample(signal(signals, "h"));
+  return condHalf(signal(signals, "h"));
 }

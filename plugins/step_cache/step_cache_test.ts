@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { tensor } from "../../runtime/tensor.ts";
-import type { StepCacheQuery, TensorMap } from "../../runtime/types.ts";
+import type { PluginDefinition, StepCacheQuery, TensorMap } from "../../runtime/types.ts";
 import { easycache } from "./easycache.ts";
 import { fixedCache } from "./fixed.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
 import { teacache } from "./teacache.ts";
+import { instantiate } from "../../runtime/registry.ts";
 
 /** Signals of a [2, T=2, 1, 1, C=2] `h` (both CFG halves equal) and a per-frame `t_mlp` [2, 2, 12]. */
 function signals(h: number[], shift = 0, scale = 0): TensorMap {
@@ -38,7 +39,7 @@ Deno.test("modulatedInput layer-norms each token of the first sample and applies
 });
 
 Deno.test("teacache reuses while the accumulated rescaled change stays under the threshold, then computes", () => {
-  const cache = teacache.create(teacache.options.parse({ threshold: 0.25, coefficients: [1, 0] }));
+  const cache = instantiate(teacache, { threshold: 0.25, coefficients: [1, 0] });
   // h fixed (each token layer-norms to ±1); the timestep's shift moves the modulated input
   const at = (shift: number) => signals([1, 3, 5, 6], shift);
   const d0 = cache.decide(query(0, at(0)));
@@ -57,7 +58,7 @@ Deno.test("teacache reuses while the accumulated rescaled change stays under the
 
 Deno.test("teacache with threshold 0 and easycache with threshold 0 never reuse", () => {
   for (const def of [teacache, easycache]) {
-    const cache = def.create(def.options.parse({ threshold: 0 }) as never);
+    const cache = instantiate(def as PluginDefinition<"step-cache">, { threshold: 0 });
     for (let step = 0; step < 9; step++) {
       const s = signals([1, 2, 3, 4 + step * 1e-6]);
       const d = cache.decide(query(step, s));
@@ -68,7 +69,7 @@ Deno.test("teacache with threshold 0 and easycache with threshold 0 never reuse"
 });
 
 Deno.test("easycache measures the transformation rate between computed calls and reuses below the threshold", () => {
-  const cache = easycache.create(easycache.options.parse({ threshold: 0.5, warmup: 2 }));
+  const cache = instantiate(easycache, { threshold: 0.5, warmup: 2 });
   const residual = tensor("float32", [2, 2, 1, 1, 2], new Float32Array(8).fill(1));
   const decide = (step: number, h: number[]) => {
     const d = cache.decide(query(step, signals(h)));
@@ -86,7 +87,7 @@ Deno.test("easycache measures the transformation rate between computed calls and
 });
 
 Deno.test("fixed reuses exactly the listed steps, and only when a residual is cached", () => {
-  const cache = fixedCache.create(fixedCache.options.parse({ steps: [2, 4] }));
+  const cache = instantiate(fixedCache, { steps: [2, 4] });
   const s = signals([1, 2, 3, 4]);
   assert.deepEqual([0, 1, 2, 3, 4].map((i) => cache.decide(query(i, s)).reuse), [
     false,

@@ -68,10 +68,39 @@ export function fillPluginSelect(plugins, kind, choice) {
   renderOptions($(`${kind}-options`), choice.module ? null : schema, choice.options);
 }
 
+/** One row per built-in token op: a box to use it and its options, rendered from its JSON schema. */
+function fillTokenOps(plugins, chosen) {
+  const rows = (plugins["token-op"] ?? []).map((plugin) => {
+    const mine = chosen.find((c) => c.name === plugin.name);
+    const use = document.createElement("input");
+    use.type = "checkbox";
+    use.dataset.use = plugin.name;
+    use.checked = mine !== undefined;
+    const label = document.createElement("label");
+    label.append(use, plugin.name);
+    const options = document.createElement("div");
+    options.className = "options";
+    renderOptions(options, plugin.options, mine?.options);
+    const row = document.createElement("div");
+    row.className = "token-op";
+    row.append(label, options);
+    return row;
+  });
+  $("token-ops").replaceChildren(...rows);
+}
+
+/** The token ops in use, in the list's order, with their options. */
+function readTokenOps() {
+  return [...$("token-ops").querySelectorAll(".token-op")]
+    .map((row) => ({ use: row.querySelector("[data-use]"), options: row.querySelector(".options") }))
+    .filter(({ use }) => use.checked)
+    .map(({ use, options }) => ({ name: use.dataset.use, options: readOptions(options) }));
+}
+
 function pluginKnobs() {
   return {
     sampler: { name: $("sampler").value, options: readOptions($("sampler-options")) },
-    mergeSteps: $("merge-steps").value === "" ? undefined : Number($("merge-steps").value),
+    tokenOps: readTokenOps(),
     scheduler: {
       name: $("scheduler").value,
       options: readOptions($("scheduler-options")),
@@ -84,9 +113,9 @@ export function applyRecipe(recipe, plugins) {
   $("prompt").value = recipe.prompt ?? "";
   $("seed").value = String(recipe.seed);
   $("steps").value = String(recipe.steps);
-  $("merge-steps").value = String(recipe.mergeSteps ?? 0);
   $("budget").value = recipe.budget ?? "";
   fillPluginSelect(plugins, "sampler", recipe.sampler);
+  fillTokenOps(plugins, recipe.tokenOps ?? []);
   fillPluginSelect(plugins, "scheduler", recipe.scheduler);
   baseline = JSON.stringify(pluginKnobs());
 }
@@ -102,7 +131,7 @@ export function requestBody() {
   };
   const knobs = pluginKnobs();
   const base = JSON.parse(baseline || "{}");
-  for (const key of ["sampler", "mergeSteps", "scheduler"]) {
+  for (const key of ["sampler", "tokenOps", "scheduler"]) {
     if (JSON.stringify(knobs[key]) === JSON.stringify(base[key])) continue;
     if (knobs[key]?.name === MODULE) continue;
     body[key] = knobs[key];

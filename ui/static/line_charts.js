@@ -1,5 +1,5 @@
-// Line charts of a run: memory (RSS, resident blocks) against the budget, and the sampler's drift cosine
-// with its leap. Pure functions from run events to SVG elements.
+// Line charts of a run: memory (RSS, resident blocks) against the budget, and the values the plugins'
+// decisions report per step, with their one-off decisions marked. Pure functions from run events to SVG.
 import { formatBytes, formatMs, MARGIN, scale, svg, ticks, tip } from "./svg.js";
 import { lastTime } from "./timeline_chart.js";
 
@@ -124,23 +124,33 @@ export function memoryChart(events, W = 640) {
   });
 }
 
-/** The sampler's numeric decision values whose name mentions a cosine, per step, with the leap marked. */
-export function cosineChart(events, W = 640) {
+/**
+ * A chart of the plugins' decision events, whatever the plugin: one curve per numeric value a decision
+ * reports at two steps or more with a fractional value (a measured quantity, not a counter), and a marker
+ * for each decision that reports none of them (a one-off such as a leap), labelled with its message.
+ */
+export function decisionChart(events, W = 640) {
   const decisions = events.filter((e) => e.type === "decision");
-  const keys = [
-    ...new Set(decisions.flatMap((d) => Object.keys(d.data ?? {}).filter((k) => /cos/i.test(k)))),
-  ];
+  const steps = new Map();
+  for (const d of decisions) {
+    for (const [key, value] of Object.entries(d.data ?? {})) {
+      if (typeof value !== "number") continue;
+      const entry = steps.get(key) ?? { steps: new Set(), fractional: false };
+      entry.steps.add(d.step);
+      entry.fractional ||= !Number.isInteger(value);
+      steps.set(key, entry);
+    }
+  }
+  const keys = [...steps].filter(([, e]) => e.steps.size >= 2 && e.fractional).map(([key]) => key);
   const series = keys.map((key, i) => ({
     name: key,
-    color: ["#2f6fde", "#1f9d63", "#8e6bd8"][i % 3],
+    color: ["#2f6fde", "#1f9d63", "#8e6bd8", "#d33f49"][i % 4],
     dots: true,
     points: decisions.filter((d) => typeof d.data?.[key] === "number").map((d) => [d.step, d.data[key]]),
-  })).filter((s) => s.points.length > 0);
-  if (series.length === 0) return null;
-  const markers = decisions.filter((d) => d.data?.leap === true).map((d) => ({
-    x: d.step,
-    label: `leap at step ${d.step}`,
   }));
+  if (series.length === 0) return null;
+  const markers = decisions.filter((d) => !keys.some((k) => typeof d.data?.[k] === "number"))
+    .map((d) => ({ x: d.step, label: d.message }));
   const format = (v) => v.toFixed(Math.abs(v) > 0.999 ? 5 : 3);
   return lineChart({
     W,
@@ -149,6 +159,6 @@ export function cosineChart(events, W = 640) {
     xLabel: "step",
     yFormat: format,
     xFormat: (v) => String(v),
-    label: "cosine",
+    label: "decisions",
   });
 }

@@ -1,5 +1,5 @@
 // After a run: the video, the GIF and report links, and the run drawn as pictures.
-import { cosineChart, memoryChart } from "./line_charts.js";
+import { decisionChart, memoryChart } from "./line_charts.js";
 import { stageChart, timelineChart } from "./timeline_chart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,10 +34,10 @@ export function drawCharts(events) {
   $("timeline-chart").replaceChildren(timeline.chart, note);
   const memory = memoryChart(events, width("memory-chart"));
   $("memory-chart").replaceChildren(...(memory ? [memory] : []));
-  $("cosine-figure").hidden = false;
-  const cosine = cosineChart(events, width("cosine-chart"));
-  $("cosine-figure").hidden = !cosine;
-  $("cosine-chart").replaceChildren(...(cosine ? [cosine] : []));
+  $("decision-figure").hidden = false;
+  const decisions = decisionChart(events, width("decision-chart"));
+  $("decision-figure").hidden = !decisions;
+  $("decision-chart").replaceChildren(...(decisions ? [decisions] : []));
   const stages = stageChart(events, width("stage-chart"));
   $("stage-chart").replaceChildren(...(stages ? [stages] : []));
 }

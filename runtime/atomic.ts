@@ -26,7 +26,7 @@ export async function removeQuietly(path: string): Promise<void> {
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./_atomic.ts";
+ * import { writeFileAtomic } from "./atomic.ts";
  * await writeFileAtomic(await Deno.makeTempFile(), new Uint8Array([1, 2, 3]));
  * ```
  */
