@@ -15,7 +15,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
 
 const options = z.object({
   /** Reuse every n-th call (0 = never). */

@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
 import { inputOf, meanAbs, meanAbsDiff } from "./signals.ts";
 
 /** Options of the `easycache` step cache. */

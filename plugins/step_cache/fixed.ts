@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
 
 /** Options of the `fixed` step cache. */
 export const fixedCacheOptions = z.object({

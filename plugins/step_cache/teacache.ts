@@ -10,7 +10,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/types.ts";
+import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
 import fitted from "./teacache_fit.json" with { type: "json" };
 
