@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stageOf } from "../runtime/bundle/bundle.ts";
-import type { PluginDefinition, RunEvent, StepCache } from "../runtime/core/types.ts";
+import type { PluginDefinition, RunEvent } from "../runtime/core/types.ts";
 import { fixedCache, stepCaches } from "../plugins/step_cache/mod.ts";
 import { tdtm } from "../plugins/tdtm.ts";
 import { lpl } from "../samplers/lpl.ts";
@@ -43,8 +43,7 @@ async function examples(): Promise<PluginDefinition<"step-cache">[]> {
 
 const ALL = [...stepCaches, ...await examples()];
 const PROMPT = "a red circle moving left on a black background";
-const make = (def: PluginDefinition<"step-cache">, o: Record<string, unknown>) =>
-  def.create(def.options.parse(o)) as StepCache;
+const make = (def: PluginDefinition<"step-cache">, o: Record<string, unknown>) => instantiate(def, o);
 
 Deno.test("step-cache conformance covers every built-in and the example module", () => {
   const names = ALL.map((d) => d.name);

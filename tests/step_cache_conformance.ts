@@ -161,7 +161,7 @@ export async function assertStepCacheConforms(
   baseline: Tensor<"float32">,
 ): Promise<void> {
   assert.equal(def.kind, "step-cache");
-  const make = (options: Record<string, unknown>) => def.create(def.options.parse(options)) as StepCache;
+  const make = (options: Record<string, unknown>): StepCache => instantiate(def, options);
 
   // off: nothing reused, every call computed with a reason, the latent bit for bit the cache-free one
   const off = await denoiseCached(inputs, { cache: make(o.off) });

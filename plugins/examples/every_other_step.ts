@@ -8,14 +8,15 @@
  *   every: 2
  * ```
  *
- * A step cache exports `plugin` ({ name, kind: "step-cache", options, create }); the instance answers
+ * A step cache exports `plugin` (`definePlugin({ name, kind: "step-cache", options, create })`; `create` gets
+ * the validated options and returns the hooks alone); the instance answers
  * `decide(query)` with `{ reuse, reason }` before each model call (after the first block ran; `query.signals`
  * holds that block's outputs) and receives `update(query, residual)` after each computed call.
  *
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 
 const options = z.object({
   /** Reuse every n-th call (0 = never). */
@@ -25,21 +26,16 @@ const options = z.object({
 }).strict();
 
 /** The example's plugin definition. */
-export const plugin: PluginDefinition<"step-cache", typeof options> = {
+export const plugin = definePlugin({
   name: "every-other-step",
   kind: "step-cache",
   options,
-  create(o): StepCache {
-    const { every, from } = options.parse(o);
-    return {
-      name: "every-other-step",
-      kind: "step-cache",
-      decide(q) {
-        const pick = every > 0 && q.step >= from && (q.step - from) % every === every - 1;
-        if (!pick) return { reuse: false, reason: `step ${q.step} is not an every-${every} step` };
-        return { reuse: q.reusable, reason: `step ${q.step} is an every-${every} step from ${from}` };
-      },
-      update() {},
-    };
-  },
-};
+  create: ({ every, from }) => ({
+    decide(q) {
+      const pick = every > 0 && q.step >= from && (q.step - from) % every === every - 1;
+      if (!pick) return { reuse: false, reason: `step ${q.step} is not an every-${every} step` };
+      return { reuse: q.reusable, reason: `step ${q.step} is an every-${every} step from ${from}` };
+    },
+    update() {},
+  }),
+});

@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 import { inputOf, meanAbs, meanAbsDiff } from "./signals.ts";
 
 /** Options of the `easycache` step cache. */
@@ -29,25 +29,21 @@ export type EasycacheOptions = z.infer<typeof easycacheOptions>;
  * The `easycache` step-cache plugin definition.
  *
  * @example
- * ```ts
- * import { easycache } from "./easycache.ts";
- * const cache = easycache.create(easycache.options.parse({ threshold: 0.05 }));
- * console.assert(cache.name === "easycache");
+ * ```ts ignore
+ * const cache = instantiate(easycache, { threshold: 0.05 });
+ * cache.decide(query); // { reuse, reason, data }
  * ```
  */
-export const easycache: PluginDefinition<"step-cache", typeof easycacheOptions> = {
+export const easycache = definePlugin({
   name: "easycache",
   kind: "step-cache",
   options: easycacheOptions,
-  create(options: EasycacheOptions): StepCache {
-    const { threshold, warmup, computeLast } = easycacheOptions.parse(options);
+  create({ threshold, warmup, computeLast }: EasycacheOptions) {
     let previousInput: Float32Array | null = null;
     let computed: { input: Float32Array; output: Float32Array } | null = null;
     let rate: number | null = null;
     let accumulated = 0;
     return {
-      name: "easycache",
-      kind: "step-cache",
       decide(q) {
         const input = inputOf(q.signals);
         const before = previousInput;
@@ -88,4 +84,4 @@ export const easycache: PluginDefinition<"step-cache", typeof easycacheOptions> 
       },
     };
   },
-};
+});

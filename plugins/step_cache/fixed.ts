@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 
 /** Options of the `fixed` step cache. */
 export const fixedCacheOptions = z.object({
@@ -21,21 +21,18 @@ export type FixedCacheOptions = z.infer<typeof fixedCacheOptions>;
  * The `fixed` step-cache plugin definition.
  *
  * @example
- * ```ts
- * import { fixedCache } from "./fixed.ts";
- * const cache = fixedCache.create(fixedCache.options.parse({ steps: [3, 5, 7] }));
- * console.assert(cache.name === "fixed");
+ * ```ts ignore
+ * const cache = instantiate(fixedCache, { steps: [3, 5, 7] });
+ * cache.decide(query); // reuse at steps 3, 5 and 7 when a residual is cached
  * ```
  */
-export const fixedCache: PluginDefinition<"step-cache", typeof fixedCacheOptions> = {
+export const fixedCache = definePlugin({
   name: "fixed",
   kind: "step-cache",
   options: fixedCacheOptions,
-  create(options: FixedCacheOptions): StepCache {
-    const steps = new Set(fixedCacheOptions.parse(options).steps);
+  create(options: FixedCacheOptions) {
+    const steps = new Set(options.steps);
     return {
-      name: "fixed",
-      kind: "step-cache",
       decide(q) {
         if (!steps.has(q.step)) return { reuse: false, reason: `step ${q.step} is not in the reuse list` };
         if (!q.reusable) {
@@ -46,4 +43,4 @@ export const fixedCache: PluginDefinition<"step-cache", typeof fixedCacheOptions
       update() {},
     };
   },
-};
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tensor } from "../../runtime/core/tensor.ts";
-import type { StepCacheQuery, TensorMap } from "../../runtime/core/types.ts";
+import type { PluginDefinition, StepCacheQuery, TensorMap } from "../../runtime/core/types.ts";
 import { easycache } from "./easycache.ts";
 import { fixedCache } from "./fixed.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
@@ -58,7 +58,7 @@ Deno.test("teacache reuses while the accumulated rescaled change stays under the
 
 Deno.test("teacache with threshold 0 and easycache with threshold 0 never reuse", () => {
   for (const def of [teacache, easycache]) {
-    const cache = def.create(def.options.parse({ threshold: 0 }) as never);
+    const cache = instantiate(def as PluginDefinition<"step-cache">, { threshold: 0 });
     for (let step = 0; step < 9; step++) {
       const s = signals([1, 2, 3, 4 + step * 1e-6]);
       const d = cache.decide(query(step, s));

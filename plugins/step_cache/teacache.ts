@@ -10,7 +10,7 @@
  * @module
  */
 import { z } from "zod";
-import type { PluginDefinition, StepCache } from "../../runtime/core/types.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
 import fitted from "./teacache_fit.json" with { type: "json" };
 
@@ -42,23 +42,19 @@ export type TeacacheOptions = z.infer<typeof teacacheOptions>;
  * The `teacache` step-cache plugin definition.
  *
  * @example
- * ```ts
- * import { teacache } from "./teacache.ts";
- * const cache = teacache.create(teacache.options.parse({ threshold: 0.3 }));
- * console.assert(cache.kind === "step-cache");
+ * ```ts ignore
+ * const cache = instantiate(teacache, { threshold: 0.3 });
+ * cache.decide(query); // { reuse, reason, data }
  * ```
  */
-export const teacache: PluginDefinition<"step-cache", typeof teacacheOptions> = {
+export const teacache = definePlugin({
   name: "teacache",
   kind: "step-cache",
   options: teacacheOptions,
-  create(options: TeacacheOptions): StepCache {
-    const { threshold, coefficients, maxChange, computeLast } = teacacheOptions.parse(options);
+  create({ threshold, coefficients, maxChange, computeLast }: TeacacheOptions) {
     let previous: Float32Array | null = null;
     let accumulated = 0;
     return {
-      name: "teacache",
-      kind: "step-cache",
       decide(q) {
         const current = modulatedInput(q.signals);
         const before = previous;
@@ -95,4 +91,4 @@ export const teacache: PluginDefinition<"step-cache", typeof teacacheOptions> = 
       },
     };
   },
-};
+});
