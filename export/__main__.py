@@ -64,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
             build = opensora_builder(args.stdit, args.vae, args.t5, args.tokenizer, args.int8_text, log,
                                      stdit_preset=args.stdit_config, vae_preset=args.vae_config)
             name, kind, detail = args.name or "opensora-v1.2", "checkpoint", f"stdit={args.stdit} vae={args.vae} t5={args.t5}"
+            provenance = {"checkpoints": {"stdit": args.stdit, "vae": args.vae, "t5": args.t5}}
         elif args.command == "random":
             stages = [s.strip() for s in args.stages.split(",") if s.strip()]
             build = random_builder(args.config, stages, args.seed, args.tokenizer, args.int8_text, log)
             name, kind, detail = args.name or f"random-{args.config}", "random", f"config={args.config} seed={args.seed} stages={','.join(stages)}"
+            provenance = {"config": args.config, "seed": args.seed, "stages": stages}
         else:
             fname, build = fixture_builder(args.fixture_dir)
             name, kind, detail = args.name or fname, "fixture", str(Path(args.fixture_dir).resolve())
-        doc = write_bundle(args.out, build, name=name, source_kind=kind, detail=detail)
+            provenance = {"fixture": detail}
+        doc = write_bundle(args.out, build, name=name, source_kind=kind, detail=detail, provenance=provenance)
     except EXPECTED_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -31,14 +31,14 @@ from coreml_convert import convert_block, parse_dims, spec_summary, stage_dims  
 from coreml_sources import STAGES, CoreMLExportError, stage_source  # noqa: E402
 
 SCHEMA = "odsora.coreml/1"
-PARITY_TOL = 1e-4  # relative L2 of the torch twin vs the bundle's ONNX block (fp32, CPU)
+PARITY_TOL = 1e-4  # relative L2 of the rebuilt torch block vs the bundle's ONNX block (fp32, CPU)
 # "auto": T5 in fp32 (T5 v1.1 activations overflow fp16; the authors' T5 export is fp32 too), the rest fp16
 AUTO_PRECISION = {"text": "fp32", "denoiser": "fp16", "vae": "fp16"}
 FP16_MASK_BIAS = -3.0e4  # padded text keys in fp16 (the fp32 bias -1e30 would be -inf)
 
 
-def onnx_parity(bundle_dir: Path, block: dict, twin: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> float:
-    """Relative L2 between the twin and the bundle's ONNX block on `args` (worst output)."""
+def onnx_parity(bundle_dir: Path, block: dict, module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> float:
+    """Relative L2 between the rebuilt torch block and the bundle's ONNX block on `args` (worst output)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(bundle_dir / block["file"]), options, providers=["CPUExecutionProvider"])
@@ -46,7 +46,7 @@ def onnx_parity(bundle_dir: Path, block: dict, twin: torch.nn.Module, args: tupl
     names = [o.get("onnx_name", o["name"]) for o in block["outputs"]]
     want = session.run(names, feeds)
     with torch.no_grad():
-        got = twin(*args)
+        got = module(*args)
     got = got if isinstance(got, (tuple, list)) else (got,)
     return max(_rel_l2(g.numpy(), w) for g, w in zip(got, want))
 

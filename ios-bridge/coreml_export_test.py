@@ -1,8 +1,8 @@
 """Tests of the Core ML export: run with `scripts/py -m pytest ios-bridge/coreml_export_test.py`.
 
 Core ML predictions need macOS/iOS, so the converted packages are checked by their descriptions (names,
-shape ranges) and the torch twins by exact equality with the team's modules and by parity with the
-bundle's ONNX blocks.
+shape ranges); the modules converted are the ONNX export's own blocks (their rank ≤ 5 is tested in
+export/tests/test_rank_limit.py), checked against the bundle's ONNX blocks before conversion.
 """
 from __future__ import annotations
 
@@ -17,48 +17,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock, CoreMLTemporalDecode  # noqa: E402
-from export.onnx.builders import random_configs  # noqa: E402
-from export.onnx.denoiser_blocks import DenoiserBlock, FinalBlock, example_inputs  # noqa: E402
-from export.models.stdit3_config import STDiT3Config, preset  # noqa: E402
-from export.models.stdit3_layers import RotaryEmbedding  # noqa: E402
-from export.onnx.vae import TemporalDecodeBlock, load_vae, random_vae_source  # noqa: E402
+import coremltools as ct  # noqa: E402  (requirements.txt; converts on Linux, predicts on macOS only)
+from coreml_export import CoreMLExportError, export_coreml, main  # noqa: E402
+from coreml_sources import stage_source  # noqa: E402
+from export.onnx.denoiser_blocks import DenoiserBlock, EmbedBlock, FinalBlock  # noqa: E402
+from export.onnx.vae import SpatialDecodeBlock, TemporalDecodeBlock  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-@pytest.mark.parametrize("cfg", [preset("tiny"), STDiT3Config(hidden_size=32, depth=1, num_heads=2,
-                                                               caption_channels=16, model_max_length=4,
-                                                               patch_size=(2, 2, 1))])
-def test_twins_equal_the_team_modules_at_any_shape(cfg: STDiT3Config) -> None:
-    torch.manual_seed(0)
-    freqs = RotaryEmbedding(cfg.head_dim).freqs.detach()
-    pairs = [(DenoiserBlock(cfg, t, freqs if t else None), "block") for t in (False, True)]
-    pairs.append((FinalBlock(cfg), "final"))
-    with torch.no_grad():
-        for inner, kind in pairs:
-            twin = CoreMLDenoiserBlock(inner) if kind == "block" else CoreMLFinalBlock(inner, cfg.out_channels)
-            for B, T, Tm, H, W in ((2, 3, 2, 2, 5), (1, 4, 4, 3, 1), (2, 5, 3, 1, 2)):
-                args = example_inputs(cfg, kind, B=B, T=T, Tm=Tm, H=H, W=W, seed=T)
-                want, got = inner(*args), twin(*args)
-                assert got.shape == want.shape
-                assert torch.allclose(got, want, rtol=0, atol=1e-6), (kind, B, T, Tm, H, W)
-
-
-def test_temporal_vae_twin_equals_the_team_block() -> None:
-    cfg = random_configs("tiny")[2]
-    inner = TemporalDecodeBlock(load_vae(cfg, random_vae_source(cfg, 2))).eval()
-    twin = CoreMLTemporalDecode(inner).eval()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for shape in ((1, 4, 2, 3, 5), (2, 4, 5, 4, 2), (1, 4, 1, 1, 1)):
-            z = torch.randn(*shape, generator=g)
-            want, got = inner(z), twin(z)
-            assert got.shape == want.shape and torch.equal(got, want), shape
-
-
-ct = pytest.importorskip("coremltools", reason="coremltools is not installed (.venv/bin/pip install coremltools)")
-from coreml_export import CoreMLExportError, export_coreml, main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +32,18 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "export", "random", "--config", "tiny", "--seed", "5", "--threads", "1",
                     "--quiet", "--out", str(out)], cwd=ROOT, check=True)
     return out
+
+
+def test_the_converted_modules_are_the_onnx_exports_own_blocks(bundle: Path) -> None:
+    doc = json.loads((bundle / "bundle.json").read_text())
+    want = {"embed": EmbedBlock, "spatial_00": DenoiserBlock, "temporal_00": DenoiserBlock, "final": FinalBlock,
+            "temporal_decode": TemporalDecodeBlock, "spatial_decode": SpatialDecodeBlock}
+    sources = {s: stage_source(doc, s, {}) for s in ("denoiser", "vae")}
+    for name, cls in want.items():
+        module = sources["vae" if name.endswith("_decode") else "denoiser"].build(name)
+        assert type(module) is cls, name
+
+
 
 
 def test_export_writes_packages_with_the_bundle_names_and_ranges(bundle: Path, tmp_path: Path) -> None:
@@ -101,17 +78,19 @@ def test_export_writes_packages_with_the_bundle_names_and_ranges(bundle: Path, t
 
 def test_export_refuses_weights_that_do_not_match_the_bundle(bundle: Path, tmp_path: Path) -> None:
     doc = json.loads((bundle / "bundle.json").read_text())
-    doc["source"]["detail"] = doc["source"]["detail"].replace("seed=5", "seed=6")
+    assert doc["source"]["config"] == "tiny" and doc["source"]["seed"] == 5
     fake = tmp_path / "other-seed"
     fake.mkdir()
-    (fake / "bundle.json").write_text(json.dumps(doc))
     (fake / "denoiser").symlink_to(bundle / "denoiser")
-    with pytest.raises(CoreMLExportError, match=r"Cannot convert block 'denoiser/embed': the rebuilt torch block "
-                                                r"differs from the bundle's ONNX block \(relative L2 '[0-9.e+-]+' > "
-                                                r"'0.0001'\)"):
-        export_coreml(fake, tmp_path / "out", stages=["denoiser"], log=lambda _: None)
-    assert not (tmp_path / "out").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-seed"], "no temporary folder left behind"
+    # the structured seed, and the detail line of a bundle written before the structured fields
+    for source in ({**doc["source"], "seed": 6}, {"kind": "random", "detail": "config=tiny seed=6 stages=denoiser"}):
+        (fake / "bundle.json").write_text(json.dumps({**doc, "source": source}))
+        with pytest.raises(CoreMLExportError, match=r"Cannot convert block 'denoiser/embed': the rebuilt torch block "
+                                                    r"differs from the bundle's ONNX block \(relative L2 '[0-9.e+-]+' > "
+                                                    r"'0.0001'\)"):
+            export_coreml(fake, tmp_path / "out", stages=["denoiser"], log=lambda _: None)
+        assert not (tmp_path / "out").exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other-seed"], "no temporary folder left behind"
     doc["source"] = {"kind": "trained", "detail": "x"}
     (fake / "bundle.json").write_text(json.dumps(doc))
     with pytest.raises(CoreMLExportError, match="its source is 'trained'; pass --stdit CHECKPOINT"):

@@ -1,9 +1,10 @@
 """Rebuild a bundle's blocks as torch modules, with the weights the bundle was exported from.
 
-A random bundle names its config and seed in bundle.json (`source.detail`), a checkpoint bundle its
-checkpoint paths; for other bundles (trained, fixture) the caller passes the checkpoints (`--stdit`,
-`--t5`, `--vae`). Each stage gives, per block name, the module to convert (a Core ML twin where the
-team's module needs rank > 5, see coreml_blocks.py) and example inputs for tracing and the parity check.
+A random bundle names its config and seed in bundle.json (`source.config`, `source.seed`), a checkpoint
+bundle its checkpoint paths (`source.checkpoints`; older bundles: the `source.detail` line, see
+export/onnx/bundle.py `source_fields`); for other bundles (trained, fixture) the caller passes the
+checkpoints (`--stdit`, `--t5`, `--vae`). Each stage gives, per block name, the module to convert (the very block module the ONNX
+export writes: export/onnx/, rank ≤ 5 throughout) and example inputs for tracing and the parity check.
 """
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from typing import Callable, Mapping
 
 import torch
 
-from coreml_blocks import CoreMLDenoiserBlock, CoreMLFinalBlock, CoreMLTemporalDecode
 from export.models import t5
 from export.onnx.builders import random_configs, text_config_for
-from export.onnx.denoiser_blocks import DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
-from export.onnx.denoiser import random_denoiser_source, rope_freqs
+from export.onnx.bundle import source_fields
+from export.onnx.denoiser_blocks import example_inputs
+from export.onnx.denoiser import build_denoiser_block, random_denoiser_source
 from export.models.stdit3_config import STDiT3Config
 from export.onnx.text import random_text_source
-from export.onnx.vae import SCALING_FACTOR, SpatialDecodeBlock, TemporalDecodeBlock, load_vae, random_vae_source
+from export.onnx.vae import build_vae_block, load_vae, random_vae_source
 from export.onnx.vae import vae_config
 from export.models.weights import WeightSource
 
@@ -39,12 +40,9 @@ class StageSource:
     example: Callable[[str], tuple[torch.Tensor, ...]]
 
 
-def _detail(bundle: Mapping) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in bundle["source"].get("detail", "").split() if "=" in p)
-
-
 def _checkpoint(bundle: Mapping, key: str, given: str | None) -> str:
-    path = given or (_detail(bundle).get(key) if bundle["source"]["kind"] == "checkpoint" else None)
+    checkpoints = (source_fields(bundle).get("checkpoints") or {}) if bundle["source"]["kind"] == "checkpoint" else {}
+    path = given or checkpoints.get(key)
     if not path:
         raise CoreMLExportError(f"Cannot find the weights of bundle '{bundle['name']}': its source is "
                                 f"'{bundle['source']['kind']}'; pass --{key} CHECKPOINT (the weights it was exported from)")
@@ -54,7 +52,7 @@ def _checkpoint(bundle: Mapping, key: str, given: str | None) -> str:
 def _random(bundle: Mapping) -> tuple[tuple, int] | None:
     if bundle["source"]["kind"] != "random":
         return None
-    d = _detail(bundle)
+    d = source_fields(bundle)
     return random_configs(d["config"]), int(d["seed"])
 
 
@@ -70,19 +68,7 @@ def denoiser_source(bundle: Mapping, stdit: str | None) -> StageSource:
     kind = lambda name: name if name in ("embed", "final") else "block"  # noqa: E731
 
     def build(name: str) -> torch.nn.Module:
-        if name == "embed":
-            module = EmbedBlock(cfg)
-            for sub in ("x_embedder", "t_embedder", "fps_embedder", "t_block", "y_embedder"):
-                source.load_into(getattr(module, sub), prefix=f"{sub}.")
-            return module.eval()
-        if name == "final":
-            module = FinalBlock(cfg)
-            source.load_into(module.final_layer, prefix="final_layer.")
-            return CoreMLFinalBlock(module, cfg.out_channels).eval()
-        part, idx = name.split("_")
-        module = DenoiserBlock(cfg, part == "temporal", rope_freqs(cfg, source) if part == "temporal" else None)
-        source.load_into(module.block, prefix=f"{part}_blocks.{int(idx)}.")
-        return CoreMLDenoiserBlock(module).eval()
+        return build_denoiser_block(cfg, name, source)[0]
 
     return StageSource(build, lambda name: example_inputs(cfg, kind(name)))
 
@@ -122,12 +108,7 @@ def vae_source(bundle: Mapping, vae_path: str | None) -> StageSource:
         pipe = load_vae(cfg, WeightSource.open(_checkpoint(bundle, "vae", vae_path)))
     latent = bundle["vae"]["latent_channels"]
 
-    def build(name: str) -> torch.nn.Module:
-        if name == "temporal_decode":
-            return CoreMLTemporalDecode(TemporalDecodeBlock(pipe)).eval()
-        return SpatialDecodeBlock(pipe, float(cfg.get("scaling_factor", SCALING_FACTOR))).eval()
-
-    return StageSource(build, lambda name: (torch.randn(1, latent, 2, 3, 5, generator=torch.Generator().manual_seed(0)),))
+    return StageSource(lambda name: build_vae_block(cfg, pipe, name), lambda name: (torch.randn(1, latent, 2, 3, 5, generator=torch.Generator().manual_seed(0)),))
 
 
 def stage_source(bundle: Mapping, stage: str, checkpoints: Mapping[str, str | None]) -> StageSource:

@@ -6,6 +6,9 @@ spatial/temporal `STDiT3Block`s on a [B, T, H, W, C] residual stream, and `final
 unpatchify). Optional time-axis operators `merge_t` [Tm, T] / `unmerge_t` [T, Tm] wrap every attention
 (TDTM); None means no merge.
 
+No tensor inside has rank above 5 (the blocks compute on [B, T, H·W, C]; the unpatchify takes three rank-5
+steps): the same modules export to ONNX and convert to Core ML, whose tensors have rank ≤ 5.
+
 Example:
     model = STDiT3(preset("tiny"))
     out = model(x, timestep, y, mask=mask, fps=fps, height=height, width=width)  # [B, out_ch, T, H, W]
@@ -26,11 +29,11 @@ __all__ = ["STDiT3", "STDiT3Block", "FinalLayer", "STDiT3Config", "PRESETS", "Co
 
 
 def _time_op(x: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
-    """Apply a [T_out, T_in] operator along axis 1 of x [B, T_in, H, W, C]."""
+    """Apply a [T_out, T_in] operator along axis 1 of x [B, T_in, S, C]."""
     if op is None:
         return x
-    B, _, H, W, C = x.shape
-    return torch.matmul(op, x.flatten(2)).reshape(B, op.shape[0], H, W, C)  # explicit dims: no -1 (ONNX trace)
+    B, _, S, C = x.shape
+    return torch.matmul(op, x.flatten(2)).reshape(B, op.shape[0], S, C)  # explicit dims: no -1 (ONNX trace)
 
 
 class STDiT3Block(nn.Module):
@@ -47,32 +50,31 @@ class STDiT3Block(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(6, C) / C ** 0.5)
 
     def _self_attn(self, a: torch.Tensor, rope_freqs: torch.Tensor | None, rope_pos: torch.Tensor) -> torch.Tensor:
-        B, T, H, W, C = a.shape
+        """Self-attention over a [B, T, S, C]: along T per position (temporal) or along S per frame (spatial)."""
+        B, T, S, C = a.shape
         if self.temporal:
-            seq = a.permute(0, 2, 3, 1, 4).reshape(-1, T, C)
+            seq = a.permute(0, 2, 1, 3).reshape(B * S, T, C)
             out = self.attn(seq, rope_freqs, rope_pos)
-            return out.reshape(B, H, W, T, C).permute(0, 3, 1, 2, 4)
-        out = self.attn(a.reshape(-1, H * W, C))
-        return out.reshape(B, T, H, W, C)
+            return out.reshape(B, S, T, C).permute(0, 2, 1, 3)
+        return self.attn(a.reshape(B * T, S, C)).reshape(B, T, S, C)
 
     def forward(self, h: torch.Tensor, y_emb: torch.Tensor, y_bias: torch.Tensor, t_mlp: torch.Tensor,
                 merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None,
                 rope_freqs: torch.Tensor | None = None) -> torch.Tensor:
-        """h [B, T, H, W, C], y_emb [B, L, C], y_bias [B, 1, 1, L], t_mlp [B, T, 6C] → h."""
-        m = self.scale_shift_table[None, None] + t_mlp.unflatten(-1, (6, -1))
-        m = m[:, :, :, None, None, :]
-        shift_msa, scale_msa, gate_msa = m[:, :, 0], m[:, :, 1], m[:, :, 2]
-        shift_mlp, scale_mlp, gate_mlp = m[:, :, 3], m[:, :, 4], m[:, :, 5]
-        a = modulate(layer_norm(h, self.hidden), shift_msa, scale_msa)
+        """h [B, T, H, W, C], y_emb [B, L, C], y_bias [B, 1, 1, L], t_mlp [B, T, 6C] → h (computed on [B, T, H·W, C])."""
+        x = h.flatten(2, 3)
+        m = self.scale_shift_table[None, None] + t_mlp.unflatten(-1, (6, -1))  # [B, T, 6, C]
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = m.split(1, dim=2)  # each [B, T, 1, C]
+        a = modulate(layer_norm(x, self.hidden), shift_msa, scale_msa)
         # RoPE positions 0..Tm−1, taken from an input's shape (a graph input keeps the ONNX trace dynamic)
         rope_pos = positions(h, 1) if merge_t is None else positions(merge_t, 0)
         a = _time_op(self._self_attn(_time_op(a, merge_t), rope_freqs, rope_pos), unmerge_t)
-        h = h + gate_msa * a
-        q = _time_op(h, merge_t)
-        c = self.cross_attn(q.flatten(1, 3), y_emb, y_bias).reshape(q.shape)
-        h = h + _time_op(c, unmerge_t)
-        b = modulate(layer_norm(h, self.hidden), shift_mlp, scale_mlp)
-        return h + gate_mlp * self.mlp(b)
+        x = x + gate_msa * a
+        q = _time_op(x, merge_t)
+        c = self.cross_attn(q.flatten(1, 2), y_emb, y_bias).reshape(q.shape)
+        x = x + _time_op(c, unmerge_t)
+        b = modulate(layer_norm(x, self.hidden), shift_mlp, scale_mlp)
+        return (x + gate_mlp * self.mlp(b)).reshape(h.shape)
 
 
 class FinalLayer(nn.Module):
@@ -86,12 +88,14 @@ class FinalLayer(nn.Module):
         self.linear = nn.Linear(C, cfg.patch_volume * cfg.out_channels)
 
     def forward(self, h: torch.Tensor, t_emb: torch.Tensor, t0_emb: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
-        """Frames with x_mask = 0 are re-normalised and modulated again with t0, exactly as the reference."""
-        m = (self.scale_shift_table[None, None] + t_emb[:, :, None, :])[:, :, :, None, None, :]
-        m0 = (self.scale_shift_table[None, None] + t0_emb[:, :, None, :])[:, :, :, None, None, :]
-        xm = modulate(layer_norm(h, self.hidden), m[:, :, 0], m[:, :, 1])
-        x0 = modulate(layer_norm(xm, self.hidden), m0[:, :, 0], m0[:, :, 1])
-        keep = (x_mask != 0)[:, :, None, None, None]
+        """h [B, T, H, W, C] → [B, T, H·W, patch·out_channels]. Frames with x_mask = 0 are re-normalised and
+        modulated again with t0, exactly as the reference."""
+        x = h.flatten(2, 3)
+        shift, scale = (self.scale_shift_table[None, None] + t_emb[:, :, None, :]).split(1, dim=2)  # [B, T, 1, C]
+        shift0, scale0 = (self.scale_shift_table[None, None] + t0_emb[:, :, None, :]).split(1, dim=2)
+        xm = modulate(layer_norm(x, self.hidden), shift, scale)
+        x0 = modulate(layer_norm(xm, self.hidden), shift0, scale0)
+        keep = (x_mask != 0)[:, :, None, None]
         return self.linear(torch.where(keep, xm, x0))
 
 
@@ -121,9 +125,16 @@ def final_forward(final_layer: FinalLayer, h: torch.Tensor, t_emb: torch.Tensor,
     """The `final` block: T2IFinalLayer + unpatchify → [B, out_ch, T·pt, H·ph, W·pw] (padded size)."""
     B, T, H, W, _ = h.shape
     pt, ph, pw = patch_size
-    out = final_layer(h, t_emb, t0_emb, x_mask).unflatten(-1, (pt, ph, pw, -1))
-    out = out.permute(0, 7, 1, 4, 2, 5, 3, 6)  # B, co, T, pt, H, ph, W, pw
-    return out.reshape(B, out.shape[1], T * pt, H * ph, W * pw)
+    lin = final_layer(h, t_emb, t0_emb, x_mask)  # [B, T, H·W, (pt ph pw co)]
+    co = lin.shape[-1] // (pt * ph * pw)
+    # the unpatchify [B, T, H, W, pt, ph, pw, co] → [B, co, T·pt, H·ph, W·pw] in three rank-5 steps:
+    # width: [B·T·H, W, pt·ph, pw, co] → [B·T·H, co, pt·ph, W·pw]
+    x = lin.reshape(B * T * H, W, pt * ph, pw, co).permute(0, 4, 2, 1, 3).reshape(B * T * H, co, pt * ph, W * pw)
+    # height: [B·T, H, co·pt, ph, W·pw] → [B·T, co·pt, H·ph·W·pw]
+    x = x.reshape(B * T, H, co * pt, ph, W * pw).permute(0, 2, 1, 3, 4).reshape(B * T, co * pt, H * ph * W * pw)
+    # time: [B, T, co, pt, S'] → [B, co, T·pt, H·ph, W·pw]
+    x = x.reshape(B, T, co, pt, H * ph * W * pw).permute(0, 2, 1, 3, 4)
+    return x.reshape(B, co, T * pt, H * ph, W * pw)
 
 
 class STDiT3(nn.Module):

@@ -184,10 +184,10 @@ class CrossAttention(nn.Module):
         return self.proj(out.transpose(1, 2).flatten(-2))
 
 
-def text_bias(y_mask: torch.Tensor) -> torch.Tensor:
-    """Additive key bias [B, 1, 1, L] from a text mask [B, L] (nonzero = token)."""
-    zero = torch.zeros((), dtype=torch.float32)
-    return torch.where(y_mask != 0, zero, torch.full((), MASK_BIAS))[:, None, None, :]
+def text_bias(y_mask: torch.Tensor, bias: float = MASK_BIAS) -> torch.Tensor:
+    """Additive key bias [B, 1, 1, L] from a float text mask [B, L] (nonzero = token, else `bias`)."""
+    y_mask = y_mask.float()
+    return torch.where(y_mask != 0, torch.zeros_like(y_mask), torch.full_like(y_mask, bias))[:, None, None, :]
 
 
 def pos_embed_2d(h: torch.Tensor, scale: torch.Tensor, C: int) -> torch.Tensor:

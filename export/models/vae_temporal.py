@@ -54,8 +54,8 @@ def depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
     """[B, C·f, T, H, W] → [B, C, T·f, H, W]; channel c·f + r goes to frame t·f + r."""
     if factor == 1:
         return x
-    b, cf, t, h, w = x.shape
-    x = x.reshape(b, cf // factor, factor, t, h, w).permute(0, 1, 3, 2, 4, 5)
+    b, cf, t, h, w = x.shape  # at rank 5 (Core ML's limit): through [B, C, f, T, H·W]
+    x = x.reshape(b, cf // factor, factor, t, h * w).permute(0, 1, 3, 2, 4)
     return x.reshape(b, cf // factor, t * factor, h, w)
 
 

@@ -33,13 +33,25 @@ def _check_target(out: Path) -> None:
         raise BundleError(f"Cannot write bundle: parent folder '{out.parent}' does not exist")
 
 
-def manifest(*, name: str, source_kind: str, detail: str, stages: Mapping[str, Any]) -> dict:
-    """The bundle.json object: schema header plus the stage objects and optional sections in `stages`."""
+SOURCE_KINDS = ("random", "checkpoint", "trained", "fixture")
+
+
+def manifest(*, name: str, source_kind: str, detail: str, stages: Mapping[str, Any],
+             provenance: Mapping[str, Any] | None = None) -> dict:
+    """The bundle.json object: schema header plus the stage objects and optional sections in `stages`.
+
+    `source` is {"kind", "detail" (one readable line), **provenance}: the structured fields a reader uses
+    (export/BUNDLE.md "source"), e.g. {"config": "tiny", "seed": 5, "stages": [...]} for a random bundle.
+    """
+    clash = sorted({"kind", "detail"} & set(provenance or {}))
+    if source_kind not in SOURCE_KINDS or clash:
+        raise BundleError(f"Cannot write bundle: source kind '{source_kind}' with provenance fields {clash} "
+                          f"(kinds {list(SOURCE_KINDS)}; 'kind' and 'detail' are not provenance fields)")
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "name": name,
         "family": FAMILY,
-        "source": {"kind": source_kind, "detail": detail},
+        "source": {"kind": source_kind, "detail": detail, **(provenance or {})},
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     for stage in STAGES:
@@ -56,7 +68,7 @@ def manifest(*, name: str, source_kind: str, detail: str, stages: Mapping[str, A
 
 
 def write_bundle(out: str | Path, build: Callable[[Path], Mapping[str, Any]], *, name: str, source_kind: str,
-                 detail: str) -> dict:
+                 detail: str, provenance: Mapping[str, Any] | None = None) -> dict:
     """Run `build(tmp_dir)` (returns {"text"|"denoiser"|"vae"|...: object}), write bundle.json, publish at `out`."""
     out = Path(out).resolve()
     _check_target(out)
@@ -66,7 +78,7 @@ def write_bundle(out: str | Path, build: Callable[[Path], Mapping[str, Any]], *,
     tmp.mkdir()
     try:
         stages = build(tmp)
-        doc = manifest(name=name, source_kind=source_kind, detail=detail, stages=stages)
+        doc = manifest(name=name, source_kind=source_kind, detail=detail, stages=stages, provenance=provenance)
         _check_files(tmp, doc)
         (tmp / "bundle.json").write_text(json.dumps(doc, indent=2) + "\n")
         _publish(tmp, out)
@@ -112,6 +124,27 @@ def _publish(tmp: Path, out: Path) -> None:
         old.rename(out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def source_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The structured provenance of a parsed bundle.json: its `source` fields other than kind and detail.
+
+    Bundles written before the fields existed only have the `detail` line; for random and checkpoint
+    bundles its `key=value` words are read instead (random: config, seed as int, stages as a list).
+    """
+    source = doc.get("source") or {}
+    fields = {k: v for k, v in source.items() if k not in ("kind", "detail")}
+    if fields or source.get("kind") not in ("random", "checkpoint"):
+        return fields
+    words = dict(w.split("=", 1) for w in str(source.get("detail", "")).split() if "=" in w)
+    if source["kind"] == "checkpoint":
+        return {"checkpoints": words} if words else {}
+    out: dict[str, Any] = dict(words)
+    if "seed" in out:
+        out["seed"] = int(out["seed"])
+    if "stages" in out:
+        out["stages"] = out["stages"].split(",")
+    return out
 
 
 def read_bundle(path: str | Path) -> dict:

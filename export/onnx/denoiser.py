@@ -79,6 +79,33 @@ def block_names(cfg: STDiT3Config) -> list[str]:
     return names + ["final"]
 
 
+def build_denoiser_block(cfg: STDiT3Config, name: str, source: WeightSource,
+                         freqs: torch.Tensor | None = None) -> tuple[nn.Module, str]:
+    """(module, kind) of stage block `name` ('embed', 'spatial_NN', 'temporal_NN', 'final') with its weights
+    from `source` (`freqs`: the rope frequencies, read from `source` when None): the module the ONNX export
+    writes and the Core ML export converts."""
+    if name == "embed":
+        module = _build(lambda: EmbedBlock(cfg))
+        for sub in ("x_embedder", "t_embedder", "fps_embedder", "t_block", "y_embedder"):
+            source.load_into(getattr(module, sub), prefix=f"{sub}.")
+        return module, "embed"
+    if name == "final":
+        module = _build(lambda: FinalBlock(cfg))
+        source.load_into(module.final_layer, prefix="final_layer.")
+        return module, "final"
+    part, _, idx = name.partition("_")
+    if part not in ("spatial", "temporal") or not idx.isdigit() or int(idx) >= cfg.depth:
+        raise ValueError(f"Cannot build denoiser block '{name}': not one of {block_names(cfg)}")
+    temporal = part == "temporal"
+    freqs = rope_freqs(cfg, source) if freqs is None and temporal else freqs
+    module = _build(lambda: DenoiserBlock(cfg, temporal, torch.zeros_like(freqs) if temporal else None))
+    if temporal:
+        with torch.no_grad():
+            module.rope_freqs.copy_(freqs)
+    source.load_into(module.block, prefix=f"{part}_blocks.{int(idx)}.")
+    return module, "block"
+
+
 def export_denoiser(cfg: STDiT3Config | Mapping, source: WeightSource, out_dir: Path, *,
                     log: Callable[[str], None] | None = None) -> dict:
     """Write out_dir/denoiser/*.onnx from `source` and return the bundle.json `denoiser` stage object."""
@@ -88,20 +115,7 @@ def export_denoiser(cfg: STDiT3Config | Mapping, source: WeightSource, out_dir: 
     freqs = rope_freqs(cfg, source)
     blocks = []
     for name in block_names(cfg):
-        if name == "embed":
-            module, kind = _build(lambda: EmbedBlock(cfg)), "embed"
-            for sub in ("x_embedder", "t_embedder", "fps_embedder", "t_block", "y_embedder"):
-                source.load_into(getattr(module, sub), prefix=f"{sub}.")
-        elif name == "final":
-            module, kind = _build(lambda: FinalBlock(cfg)), "final"
-            source.load_into(module.final_layer, prefix="final_layer.")
-        else:
-            temporal = name.startswith("temporal")
-            module, kind = _build(lambda: DenoiserBlock(cfg, temporal, torch.zeros_like(freqs))), "block"
-            if temporal:
-                module.rope_freqs.copy_(freqs)
-            idx = int(name.split("_")[1])
-            source.load_into(module.block, prefix=f"{'temporal' if temporal else 'spatial'}_blocks.{idx}.")
+        module, kind = build_denoiser_block(cfg, name, source, freqs)
         with torch.no_grad():
             blocks.append(_export(module, cfg, kind, name, out_dir))
         del module

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from export.models.stdit3 import STDiT3Block, FinalLayer, STDiT3Config, embed_forward, final_forward
-from export.models.stdit3_layers import CaptionEmbedder, PatchEmbed3D, TimestepEmbedder, text_bias
+from export.models.stdit3_layers import MASK_BIAS, CaptionEmbedder, PatchEmbed3D, TimestepEmbedder, text_bias
 
 
 class EmbedBlock(nn.Module):
@@ -36,6 +36,7 @@ class DenoiserBlock(nn.Module):
     def __init__(self, cfg: STDiT3Config, temporal: bool, rope_freqs: torch.Tensor | None = None) -> None:
         super().__init__()
         self.block = STDiT3Block(cfg, temporal)
+        self.mask_bias = MASK_BIAS  # the padded-token bias; the fp16 Core ML export lowers it to a finite fp16
         if temporal:
             if rope_freqs is None:
                 raise ValueError("Cannot build a temporal block: rope_freqs is required")
@@ -44,7 +45,7 @@ class DenoiserBlock(nn.Module):
             self.rope_freqs = None
 
     def forward(self, h, y_emb, y_mask, t_mlp, merge_t, unmerge_t):  # noqa: ANN001, ANN201 (traced)
-        return self.block(h, y_emb, text_bias(y_mask), t_mlp, merge_t, unmerge_t, self.rope_freqs)
+        return self.block(h, y_emb, text_bias(y_mask, self.mask_bias), t_mlp, merge_t, unmerge_t, self.rope_freqs)
 
 
 class FinalBlock(nn.Module):

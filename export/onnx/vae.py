@@ -127,6 +127,16 @@ class TemporalDecodeBlock(nn.Module):
         return self.decoder(self.post_quant_conv(z))
 
 
+def build_vae_block(cfg: Mapping, pipe: VideoAutoencoderPipeline, name: str) -> nn.Module:
+    """The stage block `name` ('temporal_decode', 'spatial_decode') over `pipe`: the module the ONNX export
+    writes, the Core ML export converts and the parity check compares with its ONNX file."""
+    if name == "temporal_decode":
+        return TemporalDecodeBlock(pipe).eval()
+    if name == "spatial_decode":
+        return SpatialDecodeBlock(pipe, float(cfg.get("scaling_factor", SCALING_FACTOR))).eval()
+    raise ValueError(f"Cannot build VAE block '{name}': not 'temporal_decode' or 'spatial_decode'")
+
+
 class SpatialDecodeBlock(nn.Module):
     """z_frames [B, C, n, h, w] → frames [B, 3, n, f·h, f·w]: ÷scaling_factor, post_quant_conv, decoder."""
 
@@ -154,7 +164,8 @@ def export_vae(cfg: Mapping, source: WeightSource, out_dir: Path) -> dict:
     if pipe.temporal_vae is not None:
         t_factor = pipe.temporal_vae.time_factor
         z = torch.randn(1, latent, 2, 3, 5, generator=g)
-        blocks.append(export_block(TemporalDecodeBlock(pipe), (z,), input_names=["z"], output_names=["z_frames"],
+        blocks.append(export_block(build_vae_block(cfg, pipe, "temporal_decode"), (z,), input_names=["z"],
+                                   output_names=["z_frames"],
                                    dynamic_axes={"z": {0: "B", 2: "T", 3: "H", 4: "W"},
                                                  "z_frames": {0: "B", 2: "N", 3: "H", 4: "W"}},
                                    out_dir=out_dir, rel_file="vae/temporal_decode.onnx", name="temporal_decode"))
@@ -162,8 +173,7 @@ def export_vae(cfg: Mapping, source: WeightSource, out_dir: Path) -> dict:
     if pipe.spatial_vae is not None:
         s_factor = pipe.spatial_vae.module.spatial_factor
         z = torch.randn(1, latent, 2, 3, 5, generator=g)
-        block = SpatialDecodeBlock(pipe, float(cfg.get("scaling_factor", SCALING_FACTOR)))
-        blocks.append(export_block(block, (z,), input_names=["z_frames"], output_names=["frames"],
+        blocks.append(export_block(build_vae_block(cfg, pipe, "spatial_decode"), (z,), input_names=["z_frames"], output_names=["frames"],
                                    dynamic_axes={"z_frames": {0: "B", 2: "N", 3: "H", 4: "W"},
                                                  "frames": {0: "B", 2: "N", 3: "Hp", 4: "Wp"}},
                                    out_dir=out_dir, rel_file="vae/spatial_decode.onnx", name="spatial_decode"))

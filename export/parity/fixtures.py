@@ -2,9 +2,12 @@
 
 For every folder: build the fixture's partial bundle in a temp folder (the same path as
 `python -m export fixture`), run the exported blocks with onnxruntime chained as the runtime does
-(export/parity/chain.py), and compare with the reference tensors. Prints `fixture/output rel_err=… PASS|FAIL`
-per output (rel_err = ‖out − ref‖/‖ref‖, tolerance 1e-4); exits 1 if anything fails or cannot run.
-Plain files among the arguments (a glob's README.md) are skipped; a missing folder is a failure.
+(export/parity/chain.py), each block also against the torch block module it was exported from (same
+inputs: `fixture/block/NAME`), and the stage's outputs against the reference tensors. Prints
+`fixture/output rel_err=… PASS|FAIL` per row (rel_err = ‖out − ref‖/‖ref‖, tolerance 1e-4); exits 1 if
+anything fails or cannot run. Plain files among the arguments (a glob's README.md) are skipped; a missing
+folder is a failure. Python's parity level is the block; whole sampler runs are checked by the Deno
+runtime against the same fixtures (`deno task parity`).
 """
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from export.onnx.bundle import read_bundle, write_bundle
-from export.onnx.fixture import fixture_builder, fixture_stage, read_fixture_config
+from export.onnx.fixture import fixture_builder, fixture_source, fixture_stage, read_fixture_config
+from export.parity.chain import against_torch
 
 TOLERANCE = 1e-4
 Rows = list[tuple[str, float]]
@@ -44,13 +50,40 @@ def _vae_rows(d: Path, bundle: Path) -> Rows:
 ROWS: dict[str, Callable[[Path, Path], Rows]] = {"denoiser": _denoiser_rows, "text": _text_rows, "vae": _vae_rows}
 
 
+def torch_blocks(fixture_dir: Path) -> Callable[[str], torch.nn.Module]:
+    """block name → the torch block module of the fixture's stage with the fixture's weights."""
+    cfg = read_fixture_config(fixture_dir)
+    stage, source = fixture_stage(cfg), fixture_source(fixture_dir, cfg)
+    if stage == "denoiser":
+        from export.models.stdit3_config import from_fixture
+        from export.onnx.denoiser import build_denoiser_block
+        model_cfg = from_fixture(cfg)
+        return lambda name: build_denoiser_block(model_cfg, name, source)[0]
+    if stage == "text":
+        from export.models import t5
+        from export.onnx.text import text_config_from_fixture
+        text_cfg = text_config_from_fixture(cfg)
+        return lambda name: t5.build_block(text_cfg, name, source)
+    from export.onnx.vae import build_vae_block, load_vae, vae_config_from_fixture
+    vae_cfg = vae_config_from_fixture(cfg)
+    pipe = load_vae(vae_cfg, source)
+    return lambda name: build_vae_block(vae_cfg, pipe, name)
+
+
 def check_fixture(fixture_dir: Path, work: Path) -> Rows:
-    """Export `fixture_dir` into `work/<name>` and return its (label, rel_err) rows."""
+    """Export `fixture_dir` into `work/<name>` and return its (label, rel_err) rows: the stage's outputs
+    against the reference tensors, then every block run against its torch module."""
     stage = fixture_stage(read_fixture_config(fixture_dir))
     name, build = fixture_builder(fixture_dir)
     bundle = work / f"{Path(fixture_dir).name}_bundle"
-    write_bundle(bundle, build, name=name, source_kind="fixture", detail=str(Path(fixture_dir).resolve()))
-    return ROWS[stage](Path(fixture_dir), bundle)
+    detail = str(Path(fixture_dir).resolve())
+    doc = write_bundle(bundle, build, name=name, source_kind="fixture", detail=detail, provenance={"fixture": detail})
+    with against_torch(torch_blocks(Path(fixture_dir))) as block_errors:
+        rows = ROWS[stage](Path(fixture_dir), bundle)
+    missing = [b["name"] for b in doc[stage]["blocks"] if b["name"] not in block_errors]
+    if missing:
+        raise ValueError(f"Cannot check fixture '{name}': blocks {missing} were not run")
+    return rows + [(f"{name}/block/{b}", err) for b, err in block_errors.items()]
 
 
 def expand_fixture_dirs(paths: list[str]) -> list[Path]:

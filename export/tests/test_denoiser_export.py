@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from export.onnx.bundle import read_bundle, write_bundle
-from export.parity.chain import run_block
+from export.parity.chain import against_torch, run_block
 from export.onnx.denoiser_blocks import BLOCK_IO, DenoiserBlock, EmbedBlock, FinalBlock, example_inputs
-from export.onnx.denoiser import check_denoiser_keys, export_denoiser, random_denoiser_source
+from export.onnx.denoiser import build_denoiser_block, check_denoiser_keys, export_denoiser, random_denoiser_source
 from export.parity.denoiser import check_stdit3_forward
 from export.parity.denoiser_runner import reference_tdtm_operators, run_denoiser
 from export.onnx.fixture import fixture_builder
@@ -19,7 +19,6 @@ from export.onnx.block import export_block
 from export.models.stdit3 import STDiT3, STDiT3Config, preset
 from export.models.weights import WeightError, WeightSource
 
-GOLDEN = Path("/work/shared/golden")
 torch.set_num_threads(1)
 # Small, with pred_sigma and a config unlike the fixtures (6 heads, mlp 2.0, no 64-wide hidden).
 CFG = STDiT3Config(hidden_size=48, depth=2, num_heads=6, mlp_ratio=2.0, caption_channels=24, model_max_length=6)
@@ -126,16 +125,16 @@ def test_chain_equals_full_model(exported: tuple[Path, dict, STDiT3], merged: bo
     assert rel(got, ref) < 1e-5
 
 
-def test_fixture_bundle_reproduces_stdit3_forward(tmp_path: Path) -> None:
-    name, build = fixture_builder(GOLDEN / "stdit3_forward")
+def test_fixture_bundle_reproduces_stdit3_forward(tmp_path: Path, golden: Path) -> None:
+    name, build = fixture_builder(golden / "stdit3_forward")
     write_bundle(tmp_path / "b", build, name=name, source_kind="fixture", detail="test")
     doc = read_bundle(tmp_path / "b")
     assert doc["text"] is None and doc["vae"] is None
     null = np.fromfile(tmp_path / "b" / doc["null_caption"]["file"], dtype="<f4").reshape(doc["null_caption"]["dims"])
     from safetensors.numpy import load_file
-    assert np.array_equal(null, load_file(str(GOLDEN / "stdit3_forward" / "weights.safetensors"))["y_embedder.y_embedding"])
-    cfg = json.loads((GOLDEN / "stdit3_forward" / "config.json").read_text())
-    rows = check_stdit3_forward(GOLDEN / "stdit3_forward", tmp_path / "b", doc["denoiser"], cfg)
+    assert np.array_equal(null, load_file(str(golden / "stdit3_forward" / "weights.safetensors"))["y_embedder.y_embedding"])
+    cfg = json.loads((golden / "stdit3_forward" / "config.json").read_text())
+    rows = check_stdit3_forward(golden / "stdit3_forward", tmp_path / "b", doc["denoiser"], cfg)
     assert [r[0] for r in rows] == ["stdit3_forward/out", "stdit3_forward/out_xmask", "stdit3_forward/out_nomask"]
     assert all(err < 1e-4 for _, err in rows), rows
 
@@ -144,3 +143,19 @@ def test_presets() -> None:
     xl = preset("xl")
     assert (xl.hidden_size, xl.depth, xl.num_heads, xl.head_dim, xl.out_channels) == (1152, 28, 16, 72, 8)
     assert preset("3b").hidden_size == 1872 and preset("3b").head_dim == 72
+
+
+def test_every_block_is_compared_with_its_torch_module_and_a_mismatch_shows(tmp_path: Path) -> None:
+    cfg = preset("tiny")
+    source = random_denoiser_source(cfg, seed=3)
+    stage = export_denoiser(cfg, source, tmp_path)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1, 4, 3, 6, 6, generator=g).numpy(), torch.randn(1, 8, 32, generator=g).numpy()
+    errors = {}
+    for seed in (3, 4):  # the weights it was exported from, then other weights
+        other = random_denoiser_source(cfg, seed=seed)
+        with against_torch(lambda name, s=other: build_denoiser_block(cfg, name, s)[0]) as errors[seed]:
+            run_denoiser(tmp_path, stage, x, np.array([500.0]), y)
+    assert list(errors[3]) == [b["name"] for b in stage["blocks"]]
+    assert max(errors[3].values()) < 1e-5
+    assert min(errors[4].values()) > 1e-2

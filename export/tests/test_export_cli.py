@@ -13,13 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from export.onnx.bundle import BundleError, read_bundle, write_bundle
+from export.onnx.bundle import BundleError, read_bundle, source_fields, write_bundle
 from export.onnx.denoiser import random_denoiser_source
 from export.parity.denoiser_runner import run_denoiser
 from export.models.stdit3 import STDiT3, preset
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path("/work/shared/golden")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 torch.set_num_threads(1)
 
@@ -40,7 +39,9 @@ def test_random_tiny_denoiser_bundle_runs_like_the_torch_model(tmp_path: Path) -
     assert r.returncode == 0, r.stderr
     assert "peak RSS" in r.stdout and "MiB" in r.stdout
     doc = read_bundle(tmp_path / "b")
-    assert doc["source"]["kind"] == "random" and doc["text"] is None and doc["denoiser"]["depth"] == 2
+    assert doc["text"] is None and doc["denoiser"]["depth"] == 2
+    assert doc["source"] == {"kind": "random", "detail": "config=tiny seed=7 stages=denoiser", "config": "tiny",
+                             "seed": 7, "stages": ["denoiser"]}
     model = STDiT3(preset("tiny")).eval()
     random_denoiser_source(preset("tiny"), seed=7).load_into(model)
     g = torch.Generator().manual_seed(0)
@@ -54,9 +55,9 @@ def test_random_tiny_denoiser_bundle_runs_like_the_torch_model(tmp_path: Path) -
     assert np.allclose(null, model.null_caption().numpy())
 
 
-def test_fixture_command_errors_leave_nothing_behind(tmp_path: Path) -> None:
+def test_fixture_command_errors_leave_nothing_behind(tmp_path: Path, golden: Path) -> None:
     bad = tmp_path / "fx"
-    shutil.copytree(GOLDEN / "stdit3_forward", bad)
+    shutil.copytree(golden / "stdit3_forward", bad)
     os.chmod(bad, 0o755)
     w = load_file(str(bad / "weights.safetensors"))
     w["spatial_blocks.9.mlp.fc1.bias"] = torch.zeros(4)
@@ -86,12 +87,29 @@ def test_write_bundle_is_atomic(tmp_path: Path) -> None:
     assert (tmp_path / "notabundle" / "keep.txt").read_text() == "mine"
 
 
-def test_parity_command_passes_and_can_fail(tmp_path: Path) -> None:
-    r = run("-m", "export.parity", str(GOLDEN / "stdit3_forward"))
+def test_source_fields_structured_and_from_an_old_detail_line(tmp_path: Path) -> None:
+    doc = write_bundle(tmp_path / "b", lambda tmp: {}, name="n", source_kind="checkpoint", detail="stdit=a vae=b",
+                       provenance={"checkpoints": {"stdit": "a", "vae": "b"}})
+    assert read_bundle(tmp_path / "b")["source"] == doc["source"]
+    assert source_fields(doc) == {"checkpoints": {"stdit": "a", "vae": "b"}}
+    assert source_fields({"source": {"kind": "checkpoint", "detail": "stdit=a vae=b"}}) == source_fields(doc)
+    old = {"source": {"kind": "random", "detail": "config=tiny seed=5 stages=text,vae"}}
+    assert source_fields(old) == {"config": "tiny", "seed": 5, "stages": ["text", "vae"]}
+    assert source_fields({"source": {"kind": "trained", "detail": "seed=1"}}) == {}
+    with pytest.raises(BundleError, match=r"provenance fields \['detail'\]"):
+        write_bundle(tmp_path / "c", lambda tmp: {}, name="n", source_kind="random", detail="", provenance={"detail": 1})
+    assert not (tmp_path / "c").exists()
+
+
+def test_parity_command_passes_and_can_fail(tmp_path: Path, golden: Path) -> None:
+    r = run("-m", "export.parity", str(golden / "stdit3_forward"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "stdit3_forward/out_xmask rel_err=" in r.stdout and r.stdout.count("PASS") == 3
+    assert "stdit3_forward/out_xmask rel_err=" in r.stdout and r.stdout.count("PASS") == 9
+    blocks = ["embed", "spatial_00", "temporal_00", "spatial_01", "temporal_01", "final"]
+    assert [ln.split()[0] for ln in r.stdout.splitlines() if "/block/" in ln] == [f"stdit3_forward/block/{b}"
+                                                                                 for b in blocks]
     bad = tmp_path / "stdit3_forward"
-    shutil.copytree(GOLDEN / "stdit3_forward", bad)
+    shutil.copytree(golden / "stdit3_forward", bad)
     os.chmod(bad, 0o755)
     w = load_file(str(bad / "weights.safetensors"))
     w["temporal_blocks.1.mlp.fc2.bias"] += 0.05

@@ -53,7 +53,9 @@ def test_parity_runs_an_unseen_fixture_layout(tmp_path: Path) -> None:
                        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [ln for ln in r.stdout.splitlines() if "rel_err=" in ln]
-    assert [ln.split()[0] for ln in lines] == ["stdit3_unseen/out", "stdit3_unseen/out_xmask", "stdit3_unseen/out_nomask"]
+    blocks = ["embed"] + [f"{p}_{i:02d}" for i in range(3) for p in ("spatial", "temporal")] + ["final"]
+    assert [ln.split()[0] for ln in lines] == ["stdit3_unseen/out", "stdit3_unseen/out_xmask", "stdit3_unseen/out_nomask",
+                                              *[f"stdit3_unseen/block/{b}" for b in blocks]]
     assert all(ln.endswith("PASS") for ln in lines)
 
 

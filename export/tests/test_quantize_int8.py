@@ -13,7 +13,6 @@ from export.parity.chain import run_stage
 from export.onnx.text import export_text, random_text_source, text_config, text_config_from_fixture
 from export.models.weights import WeightSource
 
-FIXTURE = Path("/work/shared/golden/t5_encoder")
 torch.set_num_threads(1)
 
 
@@ -35,7 +34,8 @@ def run(tmp: Path, sub: str, stage: dict, ids: np.ndarray, mask: np.ndarray) -> 
     return run_stage(tmp / sub, stage, {"input_ids": ids, "attention_mask": mask})["y"]
 
 
-def test_int8_fixture_blocks(tmp_path: Path):
+def test_int8_fixture_blocks(tmp_path: Path, golden: Path):
+    FIXTURE = golden / "t5_encoder"
     cfg = text_config_from_fixture(json.loads((FIXTURE / "config.json").read_text()))
     fp32, int8 = export_pair(tmp_path, cfg, lambda: WeightSource.open(FIXTURE / "weights.safetensors"))
     from safetensors.numpy import load_file

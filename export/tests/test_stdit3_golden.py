@@ -11,7 +11,6 @@ from export.parity.denoiser_runner import reference_tdtm_operators
 from export.models.stdit3 import STDiT3, from_fixture
 from export.models.weights import WeightSource
 
-GOLDEN = Path("/work/shared/golden")
 TOL = 1e-4
 torch.set_num_threads(1)
 
@@ -20,16 +19,16 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def load_model(fixture: str) -> STDiT3:
-    model = STDiT3(from_fixture(GOLDEN / fixture)).eval()
-    WeightSource.open(GOLDEN / fixture / "weights.safetensors").load_into(model)
+def load_model(golden: Path, fixture: str) -> STDiT3:
+    model = STDiT3(from_fixture(golden / fixture)).eval()
+    WeightSource.open(golden / fixture / "weights.safetensors").load_into(model)
     return model
 
 
 @pytest.mark.parametrize("output", ["out", "out_xmask", "out_nomask"])
-def test_forward_matches_stdit3_forward_fixture(output: str) -> None:
-    model = load_model("stdit3_forward")
-    io = load_file(GOLDEN / "stdit3_forward" / "io.safetensors")
+def test_forward_matches_stdit3_forward_fixture(golden: Path, output: str) -> None:
+    model = load_model(golden, "stdit3_forward")
+    io = load_file(golden / "stdit3_forward" / "io.safetensors")
     kw = dict(fps=io["fps"], height=io["height"], width=io["width"])
     if output != "out_nomask":
         kw["mask"] = io["mask"]
@@ -41,16 +40,16 @@ def test_forward_matches_stdit3_forward_fixture(output: str) -> None:
     assert rel(got, io[output]) < TOL
 
 
-def test_x_mask_changes_the_output() -> None:
+def test_x_mask_changes_the_output(golden: Path) -> None:
     """The x_mask path is not a no-op (the fixture's out_xmask differs from out), so the test above is real."""
-    io = load_file(GOLDEN / "stdit3_forward" / "io.safetensors")
+    io = load_file(golden / "stdit3_forward" / "io.safetensors")
     assert rel(io["out_xmask"], io["out"]) > 1e-2
 
 
-def test_forward_matches_rflow_model_out_step0() -> None:
-    model = load_model("rflow_sample")
-    inp = load_file(GOLDEN / "rflow_sample" / "inputs.safetensors")
-    out = load_file(GOLDEN / "rflow_sample" / "outputs.safetensors")
+def test_forward_matches_rflow_model_out_step0(golden: Path) -> None:
+    model = load_model(golden, "rflow_sample")
+    inp = load_file(golden / "rflow_sample" / "inputs.safetensors")
+    out = load_file(golden / "rflow_sample" / "outputs.safetensors")
     t = out["timesteps"][0]
     with torch.no_grad():
         got = model(torch.cat([inp["z"]] * 2), torch.cat([t, t]), torch.cat([inp["y"], inp["y_null"]]),
@@ -60,9 +59,9 @@ def test_forward_matches_rflow_model_out_step0() -> None:
 
 @pytest.mark.parametrize("fixture,key,merged", [("ondevice_lpl", "single_forward_step0", False),
                                                 ("ondevice_tdtm", "single_forward_step0_merged", True)])
-def test_forward_matches_ondevice_single_forward(fixture: str, key: str, merged: bool) -> None:
-    model = load_model("rflow_sample")  # the on-device fixtures reuse rflow_sample's weights
-    out = load_file(GOLDEN / fixture / "outputs.safetensors")
+def test_forward_matches_ondevice_single_forward(golden: Path, fixture: str, key: str, merged: bool) -> None:
+    model = load_model(golden, "rflow_sample")  # the on-device fixtures reuse rflow_sample's weights
+    out = load_file(golden / fixture / "outputs.safetensors")
     z, t = out["inputs_b1.z"], out["timesteps"][0]
     kw = {}
     if merged:

@@ -15,35 +15,35 @@ from export.onnx.text import (check_t5_fixture, export_text, random_text_source,
                                 text_config_from_fixture)
 from export.models.weights import WeightError, WeightSource
 
-FIXTURE = Path("/work/shared/golden/t5_encoder")
 torch.set_num_threads(1)
 
 
-def cfg_and_source():
+def cfg_and_source(golden: Path):
+    FIXTURE = golden / "t5_encoder"
     cfg = text_config_from_fixture(json.loads((FIXTURE / "config.json").read_text()))
     return cfg, WeightSource.open(FIXTURE / "weights.safetensors")
 
 
-def reference_encoder(cfg):
+def reference_encoder(golden: Path, cfg):
     """transformers' own T5EncoderModel with the fixture weights: an independent reference at any shape."""
     from transformers import T5EncoderModel
     model = T5EncoderModel(t5.hf_config(cfg)).eval()
-    state = load_file(str(FIXTURE / "weights.safetensors"))
+    state = load_file(str(golden / "t5_encoder" / "weights.safetensors"))
     model.load_state_dict(state, strict=True)
     return model
 
 
-def test_torch_blocks_match_fixture():
-    cfg, source = cfg_and_source()
-    io = load_file(str(FIXTURE / "io.safetensors"))
+def test_torch_blocks_match_fixture(golden: Path):
+    cfg, source = cfg_and_source(golden)
+    io = load_file(str(golden / "t5_encoder" / "io.safetensors"))
     y = t5.encode(cfg, source, io["input_ids"], io["attention_mask"])
     ref = io["last_hidden_state"]
     assert float((y - ref).norm() / ref.norm()) <= 1e-4
 
 
-def test_missing_unknown_and_misshaped_keys_are_named():
-    cfg, _ = cfg_and_source()
-    state = load_file(str(FIXTURE / "weights.safetensors"))
+def test_missing_unknown_and_misshaped_keys_are_named(golden: Path):
+    cfg, _ = cfg_and_source(golden)
+    state = load_file(str(golden / "t5_encoder" / "weights.safetensors"))
     gone = "encoder.block.1.layer.1.DenseReluDense.wo.weight"
     with pytest.raises(WeightError, match=r"missing keys \['encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight'\]"):
         t5.check_keys(cfg, WeightSource.from_tensors({k: v for k, v in state.items() if k != gone}))
@@ -57,8 +57,8 @@ def test_missing_unknown_and_misshaped_keys_are_named():
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    cfg, source = cfg_and_source()
+def bundle(tmp_path_factory, golden):
+    cfg, source = cfg_and_source(golden)
     out = tmp_path_factory.mktemp("t5_fx")
     stage = export_text(cfg, source, out)
     (out / "bundle.json").write_text(json.dumps({"schema": "odsora.bundle/1", "text": stage}))
@@ -79,16 +79,16 @@ def test_stage_object(bundle):
         assert b["bytes"] == on_disk
 
 
-def test_onnx_stage_matches_fixture(bundle):
+def test_onnx_stage_matches_fixture(bundle, golden: Path):
     _, out, _ = bundle
-    rows = check_t5_fixture(FIXTURE, out)
+    rows = check_t5_fixture(golden / "t5_encoder", out)
     assert len(rows) == 3
     for label, err in rows:
         assert err <= 1e-4, (label, err)
 
 
 @pytest.mark.parametrize("batch,length,lens", [(1, 7, [7]), (3, 12, [12, 4, 1])])
-def test_onnx_stage_dynamic_shapes_match_transformers(bundle, batch, length, lens):
+def test_onnx_stage_dynamic_shapes_match_transformers(bundle, golden, batch, length, lens):
     cfg, out, stage = bundle
     g = torch.Generator().manual_seed(length)
     ids = torch.randint(2, cfg["vocab_size"], (batch, length), generator=g)
@@ -99,7 +99,7 @@ def test_onnx_stage_dynamic_shapes_match_transformers(bundle, batch, length, len
         ids[b, n:] = 0
     y = run_stage(out, stage, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})["y"]
     with torch.no_grad():
-        ref = reference_encoder(cfg)(input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
+        ref = reference_encoder(golden, cfg)(input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
     assert y.shape == (batch, length, 32)
     assert np.linalg.norm(y - ref) / np.linalg.norm(ref) <= 1e-4
 

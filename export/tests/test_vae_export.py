@@ -15,7 +15,6 @@ from export.onnx.vae import (check_vae_fixture, export_vae, load_vae, random_vae
                                vae_config_from_fixture)
 from export.models.weights import WeightSource
 
-GOLDEN = Path("/work/shared/golden")
 torch.set_num_threads(1)
 
 
@@ -25,16 +24,16 @@ def write_bundle(out: Path, stage: dict) -> None:
 
 @pytest.mark.parametrize("name,parts", [("vae_temporal_decode", ["temporal"]), ("vae_spatial_decode", ["spatial"]),
                                         ("vae_pipeline_decode", ["temporal", "spatial"])])
-def test_fixture_parity_through_onnx(tmp_path: Path, name: str, parts: list[str]):
-    cfg = vae_config_from_fixture(json.loads((GOLDEN / name / "config.json").read_text()))
-    stage = export_vae(cfg, WeightSource.open(GOLDEN / name / "weights.safetensors"), tmp_path)
+def test_fixture_parity_through_onnx(tmp_path: Path, golden: Path, name: str, parts: list[str]):
+    cfg = vae_config_from_fixture(json.loads((golden / name / "config.json").read_text()))
+    stage = export_vae(cfg, WeightSource.open(golden / name / "weights.safetensors"), tmp_path)
     write_bundle(tmp_path, stage)
     assert stage["parts"] == parts
     assert [b["name"] for b in stage["blocks"]] == [f"{p}_decode" for p in parts]
     for b in stage["blocks"]:
         on_disk = (tmp_path / b["file"]).stat().st_size + ((tmp_path / b["data"]).stat().st_size if b["data"] else 0)
         assert b["bytes"] == on_disk
-    rows = check_vae_fixture(GOLDEN / name, tmp_path)
+    rows = check_vae_fixture(golden / name, tmp_path)
     assert rows
     for label, err in rows:
         assert err <= 1e-4, (label, err)

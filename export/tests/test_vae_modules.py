@@ -13,7 +13,6 @@ from export.models.vae import (SCALING_FACTOR, VideoAutoencoderPipeline, diagona
 from export.onnx.vae import load_vae, random_vae_source, vae_config, vae_config_from_fixture
 from export.models.weights import WeightError, WeightSource
 
-GOLDEN = Path("/work/shared/golden")
 TOL = 1e-4
 torch.set_num_threads(1)
 
@@ -23,15 +22,15 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def fixture(name: str):
-    cfg_json = json.loads((GOLDEN / name / "config.json").read_text())
+def fixture(golden: Path, name: str):
+    cfg_json = json.loads((golden / name / "config.json").read_text())
     cfg = vae_config_from_fixture(cfg_json)
-    vae = load_vae(cfg, WeightSource.open(GOLDEN / name / "weights.safetensors"))
-    return cfg, cfg_json, vae, load_file(str(GOLDEN / name / "io.safetensors"))
+    vae = load_vae(cfg, WeightSource.open(golden / name / "weights.safetensors"))
+    return cfg, cfg_json, vae, load_file(str(golden / name / "io.safetensors"))
 
 
-def test_temporal_encode_matches_fixture():
-    _, _, vae, io = fixture("vae_temporal_decode")
+def test_temporal_encode_matches_fixture(golden: Path):
+    _, _, vae, io = fixture(golden, "vae_temporal_decode")
     with torch.no_grad():
         moments = vae.temporal_vae.encode(io["t_enc_x"])
         mean, logvar = temporal_encode(vae.temporal_vae, io["t_enc_x"])
@@ -43,8 +42,8 @@ def test_temporal_encode_matches_fixture():
     assert rel(mean + std * io["t_enc_eps"], io["t_enc_sample"]) <= TOL
 
 
-def test_temporal_decode_matches_fixture_for_every_num_frames():
-    _, _, vae, io = fixture("vae_temporal_decode")
+def test_temporal_decode_matches_fixture_for_every_num_frames(golden: Path):
+    _, _, vae, io = fixture(golden, "vae_temporal_decode")
     nfs = [int(n) for n in io["t_dec_num_frames"].tolist()]
     assert nfs and all(f"t_dec_out_nf{n}" in io for n in nfs)
     with torch.no_grad():
@@ -52,8 +51,8 @@ def test_temporal_decode_matches_fixture_for_every_num_frames():
             assert rel(vae.temporal_vae.decode_frames(io["t_dec_z"], n), io[f"t_dec_out_nf{n}"]) <= TOL
 
 
-def test_spatial_encode_and_decode_match_fixture():
-    cfg, _, vae, io = fixture("vae_spatial_decode")
+def test_spatial_encode_and_decode_match_fixture(golden: Path):
+    cfg, _, vae, io = fixture(golden, "vae_spatial_decode")
     with torch.no_grad():
         mean, logvar = spatial_encode(vae.spatial_vae.module, io["s_enc_x"], cfg["micro_batch_size"])
         out = spatial_decode(vae.spatial_vae.module, io["s_dec_z"], cfg["micro_batch_size"])
@@ -64,8 +63,8 @@ def test_spatial_encode_and_decode_match_fixture():
     assert rel(out, io["s_dec_out"]) <= TOL
 
 
-def test_pipeline_decode_matches_fixture():
-    cfg, cfg_json, vae, io = fixture("vae_pipeline_decode")
+def test_pipeline_decode_matches_fixture(golden: Path):
+    cfg, cfg_json, vae, io = fixture(golden, "vae_pipeline_decode")
     assert vae.scale is not None and vae.scale.shape == (1, 4, 1, 1, 1)
     chunk_latents = -(-cfg["micro_frame_size"] // vae.temporal_vae.time_factor)
     with torch.no_grad():
@@ -74,9 +73,9 @@ def test_pipeline_decode_matches_fixture():
     assert rel(out, io["p_dec_out"]) <= TOL
 
 
-def test_missing_unknown_and_misshaped_keys_are_named():
-    cfg, _, _, _ = fixture("vae_pipeline_decode")
-    state = load_file(str(GOLDEN / "vae_pipeline_decode" / "weights.safetensors"))
+def test_missing_unknown_and_misshaped_keys_are_named(golden: Path):
+    cfg, _, _, _ = fixture(golden, "vae_pipeline_decode")
+    state = load_file(str(golden / "vae_pipeline_decode" / "weights.safetensors"))
     gone = "temporal_vae.decoder.conv_out.conv.weight"
     with pytest.raises(WeightError, match=gone.replace(".", r"\.")):
         load_vae(cfg, WeightSource.from_tensors({k: v for k, v in state.items() if k != gone}))

@@ -62,7 +62,9 @@ def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) 
 
     detail = (f"odsora default model trained on the synthetic world: export/train/vae.py + export/train/dit.py, "
               f"seed {ck['seed']}, {step} DiT steps ({'EMA' if ema else 'raw'} weights)")
-    return write_bundle(out, build, name="default", source_kind="trained", detail=detail)
+    provenance = {"checkpoints": {"vae": str(vae_path), "dit": str(dit_path)}, "seed": ck["seed"], "steps": step,
+                  "weights": "ema" if ema else "raw"}
+    return write_bundle(out, build, name="default", source_kind="trained", detail=detail, provenance=provenance)
 
 
 def main(argv: list[str] | None = None) -> None:

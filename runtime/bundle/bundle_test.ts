@@ -54,6 +54,28 @@ Deno.test("loadBundle() rejects another schema version naming both", async () =>
   });
 });
 
+Deno.test("loadBundle() reads structured provenance, and bundles written before it (detail only)", async () => {
+  const toy = JSON.parse(await Deno.readTextFile(join(await toyDenoiserBundle(), "bundle.json")));
+  const good = { ...toy, denoiser: null, null_caption: null }; // no block files needed
+  const structured = {
+    kind: "random",
+    detail: "config=tiny seed=5",
+    config: "tiny",
+    seed: 5,
+    stages: ["denoiser"],
+  };
+  await withManifest({ ...good, source: structured }, async (dir) => {
+    assert.deepEqual((await loadBundle(dir)).source, structured);
+  });
+  const old = { kind: "checkpoint", detail: "stdit=a vae=b t5=c" };
+  await withManifest({ ...good, source: old }, async (dir) => {
+    assert.deepEqual((await loadBundle(dir)).source, old);
+  });
+  await withManifest({ ...good, source: { ...structured, seed: "5" } }, async (dir) => {
+    await assert.rejects(loadBundle(dir), /key 'source.seed'/);
+  });
+});
+
 Deno.test("loadBundle() names the bad key and missing block files", async () => {
   const good = JSON.parse(await Deno.readTextFile(join(await toyDenoiserBundle(), "bundle.json")));
   await withManifest({ ...good, denoiser: { ...good.denoiser, patch_size: [1, 2] } }, async (dir) => {

@@ -73,12 +73,32 @@ export interface VaeStage {
   blocks: Block[];
 }
 
+/**
+ * Where a bundle's weights came from: `detail` is one readable line; the other fields are the structured
+ * provenance (export/BUNDLE.md "source"), absent from bundles written before them.
+ */
+export interface BundleSource {
+  kind: "random" | "checkpoint" | "trained" | "fixture";
+  detail: string;
+  /** random: the size preset, the seed and the stages exported. */
+  config?: string;
+  seed?: number;
+  stages?: string[];
+  /** checkpoint, trained: the checkpoint paths by part (stdit, vae, t5 / vae, dit). */
+  checkpoints?: Record<string, string>;
+  /** fixture: the golden fixture folder. */
+  fixture?: string;
+  /** trained: training steps of the DiT checkpoint and which weights ("ema" or "raw"). */
+  steps?: number;
+  weights?: string;
+}
+
 /** The manifest `bundle.json` as parsed (absent stages are `null`). */
 export interface Manifest {
   schema: typeof BUNDLE_SCHEMA;
   name: string;
   family: string;
-  source: { kind: "random" | "checkpoint" | "trained" | "fixture"; detail: string };
+  source: BundleSource;
   created: string;
   text: TextStage | null;
   denoiser: DenoiserStage | null;
