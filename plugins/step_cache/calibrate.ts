@@ -20,7 +20,7 @@ import { gaussianNoise } from "../../runtime/core/rng.ts";
 import { openStage } from "../../runtime/core/stage.ts";
 import { encodeText } from "../../runtime/pipeline/text_stage.ts";
 import type { StepCache } from "../../runtime/core/types.ts";
-import { videoSize } from "../../runtime/recipe/video_size.ts";
+import { videoSize } from "../../runtime/pipeline/video_size.ts";
 import { euler } from "../../samplers/euler.ts";
 import { resident } from "../../schedulers/resident.ts";
 import { readPrompts } from "../../eval/prompt_file.ts";

@@ -39,7 +39,7 @@ import type {
   Tensor,
 } from "../core/types.ts";
 import { decodeVideo } from "./vae_stage.ts";
-import { type VideoSize, videoSize } from "../recipe/video_size.ts";
+import { type VideoSize, videoSize } from "./video_size.ts";
 import { withPreview } from "../media/preview.ts";
 import { type RunContext, type RunEvents, runEvents, type RunObserver } from "../core/run_context.ts";
 import { denoiserWorkBytes } from "../core/work_estimate.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Bundle } from "../bundle/bundle.ts";
 import { RecipeError } from "../core/errors.ts";
-import { parseRecipe } from "./recipe.ts";
+import { parseRecipe } from "../recipe/recipe.ts";
 import { videoSize } from "./video_size.ts";
 import { rflowTimesteps } from "../core/timesteps.ts";
 

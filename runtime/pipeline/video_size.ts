@@ -7,8 +7,8 @@
 import { rflowTimesteps } from "../core/timesteps.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { RecipeError } from "../core/errors.ts";
-import type { Recipe } from "./recipe.ts";
-import { latentFrames } from "../pipeline/vae_stage.ts";
+import type { Recipe } from "../recipe/recipe.ts";
+import { latentFrames } from "./vae_stage.ts";
 
 /** What the run makes and the latent it denoises. */
 export interface VideoSize {
