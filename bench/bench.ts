@@ -18,14 +18,14 @@
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { BudgetError, OdsoraError } from "../runtime/errors.ts";
-import { writeFileAtomic } from "../runtime/atomic.ts";
-import { loadBundle, stageOf } from "../runtime/bundle.ts";
-import { parseBudget } from "../runtime/recipe.ts";
+import { BudgetError, OdsoraError } from "../runtime/core/errors.ts";
+import { writeFileAtomic } from "../runtime/media/atomic.ts";
+import { loadBundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { parseBudget } from "../runtime/recipe/recipe.ts";
 import { resolvePlugin } from "../builtins.ts";
-import { relL2 } from "../runtime/tensor.ts";
-import { denoiserWorkBytes } from "../runtime/work_estimate.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { relL2 } from "../runtime/core/tensor.ts";
+import { denoiserWorkBytes } from "../runtime/core/work_estimate.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 import { benchInputs, firstPairs } from "./_inputs.ts";
 import { qualityRows } from "./_quality_rows.ts";
 import { ROWS, speedSampler, speedStepCache } from "./_rows.ts";
@@ -286,7 +286,7 @@ const report = {
     work_bytes: workBytes,
     stage_bytes: stageBytes,
     block_memory: blockMemory,
-    /** What the runtime plans with when nothing was measured (runtime/work_estimate.ts). */
+    /** What the runtime plans with when nothing was measured (runtime/core/work_estimate.ts). */
     estimated_work_bytes: denoiserWorkBytes(denoiser, { batch: 2, t, h, w, textLength: inputs.y.dims[1] }),
   },
   rows: withRatios(measured),

@@ -85,7 +85,7 @@ Deno.test("a missing bundle says how to build one", async () => {
   });
 });
 
-Deno.test("a truncated ONNX file fails the run with the block named, after staging, leaving nothing", async () => {
+Deno.test("a truncated ONNX file fails the run with the block named, after pending, leaving nothing", async () => {
   await withTmp(async (tmp, out, bundle) => {
     const copy = join(tmp, "bundle");
     await Deno.mkdir(copy);
