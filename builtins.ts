@@ -14,9 +14,9 @@
  */
 import { ios } from "./ios-bridge/executor.ts";
 import { plugins } from "./plugins/mod.ts";
-import { local } from "./runtime/executor_local.ts";
-import { createRegistry, type PluginSpec, type Registry } from "./runtime/registry.ts";
-import type { PluginDefinition, PluginKind, PluginKinds } from "./runtime/types.ts";
+import { local } from "./runtime/local/executor_local.ts";
+import { createRegistry, type PluginSpec, type Registry } from "./runtime/core/registry.ts";
+import type { PluginDefinition, PluginKind, PluginKinds } from "./runtime/core/types.ts";
 import { samplers } from "./samplers/mod.ts";
 import { schedulers } from "./schedulers/mod.ts";
 

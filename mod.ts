@@ -13,10 +13,10 @@
  *
  * @module
  */
-export type * from "./runtime/types.ts";
-export * from "./runtime/errors.ts";
-export * from "./runtime/tensor.ts";
-export { parseSafetensors, pick, readSafetensors, SafetensorsError } from "./runtime/safetensors.ts";
+export type * from "./runtime/core/types.ts";
+export * from "./runtime/core/errors.ts";
+export * from "./runtime/core/tensor.ts";
+export { parseSafetensors, pick, readSafetensors, SafetensorsError } from "./runtime/bundle/safetensors.ts";
 export {
   type Block,
   type BlockIO,
@@ -31,7 +31,7 @@ export {
   type StageSpec,
   type TextStage,
   type VaeStage,
-} from "./runtime/bundle.ts";
+} from "./runtime/bundle/bundle.ts";
 export { builtinPlugins, builtins, resolveDefinition, resolvePlugin } from "./builtins.ts";
 export {
   createRegistry,
@@ -39,13 +39,13 @@ export {
   instantiate,
   type PluginSpec,
   type Registry,
-} from "./runtime/registry.ts";
-export { openStage, type OpenStageOptions, type StageRunner } from "./runtime/stage.ts";
-export { composeOperators, denoise, type DenoiseOptions } from "./runtime/denoise.ts";
-export { local, LocalExecutor } from "./runtime/executor_local.ts";
-export { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./runtime/memory.ts";
+} from "./runtime/core/registry.ts";
+export { openStage, type OpenStageOptions, type StageRunner } from "./runtime/core/stage.ts";
+export { composeOperators, denoise, type DenoiseOptions } from "./runtime/core/denoise.ts";
+export { local, LocalExecutor } from "./runtime/local/executor_local.ts";
+export { availableBytes, mallocTrim, peakRssBytes, rssBytes } from "./runtime/core/memory.ts";
 export { eulerDt, sampleEuler, samplers } from "./samplers/mod.ts";
-export { rflowTimesteps, shiftRatio } from "./runtime/timesteps.ts";
+export { rflowTimesteps, shiftRatio } from "./runtime/core/timesteps.ts";
 export {
   blockNeed,
   checkBudget,
@@ -56,11 +56,11 @@ export {
   schedulers,
 } from "./schedulers/mod.ts";
 export { plugins } from "./plugins/mod.ts";
-export { generate, type GenerateOptions, type RunResult } from "./runtime/pipeline.ts";
-export { loadRecipe, parseRecipe, type Recipe, type RecipeOptions } from "./runtime/recipe.ts";
-export { encodeText, type EncodeTextOptions, type TextConditioning } from "./runtime/text_stage.ts";
-export { type DecodeOptions, decodeVideo, framesFor, latentFrames } from "./runtime/vae_stage.ts";
-export { gaussianNoise } from "./runtime/rng.ts";
-export { type Mp4Options, writeMp4 } from "./runtime/video.ts";
-export { encodeGif, writeGif } from "./runtime/gif.ts";
-export { encodePng, writePngFrames } from "./runtime/png.ts";
+export { generate, type GenerateOptions, type RunResult } from "./runtime/pipeline/pipeline.ts";
+export { loadRecipe, parseRecipe, type Recipe, type RecipeOptions } from "./runtime/recipe/recipe.ts";
+export { encodeText, type EncodeTextOptions, type TextConditioning } from "./runtime/pipeline/text_stage.ts";
+export { type DecodeOptions, decodeVideo, framesFor, latentFrames } from "./runtime/pipeline/vae_stage.ts";
+export { gaussianNoise } from "./runtime/core/rng.ts";
+export { type Mp4Options, writeMp4 } from "./runtime/media/video.ts";
+export { encodeGif, writeGif } from "./runtime/media/gif.ts";
+export { encodePng, writePngFrames } from "./runtime/media/png.ts";

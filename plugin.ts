@@ -24,8 +24,8 @@
  *
  * @module
  */
-export type * from "./runtime/types.ts";
-export { definePlugin, instantiate, type PluginSpec } from "./runtime/registry.ts";
+export type * from "./runtime/core/types.ts";
+export { definePlugin, instantiate, type PluginSpec } from "./runtime/core/registry.ts";
 export {
   addScaled,
   allocate,
@@ -44,16 +44,16 @@ export {
   tensor,
   toFloat32,
   zeros,
-} from "./runtime/tensor.ts";
-export { BudgetError, formatBytes, PluginError } from "./runtime/errors.ts";
-export { rflowTimesteps } from "./runtime/timesteps.ts";
-export { runSampler } from "./runtime/sample.ts";
-export { planStage } from "./runtime/stage.ts";
+} from "./runtime/core/tensor.ts";
+export { BudgetError, formatBytes, PluginError } from "./runtime/core/errors.ts";
+export { rflowTimesteps } from "./runtime/core/timesteps.ts";
+export { runSampler } from "./runtime/core/sample.ts";
+export { planStage } from "./runtime/core/stage.ts";
 export {
   assertSamplerConforms,
   assertSchedulerConforms,
   convergenceOrder,
   type SamplerConformance,
   type SchedulerConformance,
-} from "./runtime/conformance.ts";
+} from "./runtime/core/conformance.ts";
 export { eulerDt } from "./samplers/euler.ts";

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { local, type LocalExecutor } from "../runtime/executor_local.ts";
-import type { BlockRef, Executor, LoadedBlock, PluginDefinition, TensorMap } from "../runtime/types.ts";
+import { local, type LocalExecutor } from "../runtime/local/executor_local.ts";
+import type { BlockRef, Executor, LoadedBlock, PluginDefinition, TensorMap } from "../runtime/core/types.ts";
 
 const bases = new Map<string, Executor>();
 const cache = new Map<string, Promise<LoadedBlock>>();

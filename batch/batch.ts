@@ -14,9 +14,9 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { oneLine } from "../runtime/cli.ts";
-import { OdsoraError } from "../runtime/errors.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { oneLine } from "../runtime/cli/cli.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { parseVariants, variantOverrides, VARIANTS } from "../eval/variants.ts";
 import { findWorldFile, readWorld } from "../eval/world.ts";
 import type { EngineRun, ItemResult } from "./engine.ts";

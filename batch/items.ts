@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { OdsoraError } from "../runtime/errors.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
 
 /** The batch's command line or input is unusable. */
 export class BatchError extends OdsoraError {}

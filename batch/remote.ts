@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunEvent, Tensor } from "../runtime/types.ts";
+import type { RunEvent, Tensor } from "../runtime/core/types.ts";
 import type { EngineOptions, ItemResult } from "./engine.ts";
 import { runLocal } from "./engine_local.ts";
 import { runRay } from "./engine_ray.ts";

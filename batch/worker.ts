@@ -13,18 +13,18 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { oneLine } from "../runtime/cli.ts";
-import { framesFromVideo } from "../runtime/frames.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
-import type { RunEvent, Tensor } from "../runtime/types.ts";
+import { oneLine } from "../runtime/cli/cli.ts";
+import { framesFromVideo } from "../runtime/media/frames.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
+import type { RunEvent, Tensor } from "../runtime/core/types.ts";
 import { readWorld, slowestDisplacement, type World } from "../eval/world.ts";
 import { analyzeClip } from "../eval/analyze.ts";
 import { closeWarmExecutors } from "./_warm_executor.ts";
 import { lines } from "./engine.ts";
 import type { BatchJob, ManifestRecord } from "./items.ts";
 import { builtins } from "../builtins.ts";
-import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 
 const WARM = new URL("./_warm_executor.ts", import.meta.url).pathname;
 let partialCount = 0;

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { type Bundle, nullCaption, stageOf } from "../runtime/bundle.ts";
-import { gaussianNoise } from "../runtime/rng.ts";
-import { tensor } from "../runtime/tensor.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
+import { type Bundle, nullCaption, stageOf } from "../runtime/bundle/bundle.ts";
+import { gaussianNoise } from "../runtime/core/rng.ts";
+import { tensor } from "../runtime/core/tensor.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
 import type { DenoiseInputs } from "./_speed_row.ts";
 
 /** The latent size and schedule of the speed rows. */

@@ -10,9 +10,9 @@
  * @module
  */
 import { join } from "node:path";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
-import type { RunEvent, Tensor } from "../runtime/types.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
+import type { RunEvent, Tensor } from "../runtime/core/types.ts";
 import { generateRemote, type RemoteOptions } from "../batch/remote.ts";
 import type { RowSpec } from "./_rows.ts";
 import { videoPsnr, videoSsim } from "./quality.ts";

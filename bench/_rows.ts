@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PluginSpec } from "../runtime/recipe.ts";
+import type { PluginSpec } from "../runtime/recipe/recipe.ts";
 
 /** One bench row. */
 export interface RowSpec {

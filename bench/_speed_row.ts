@@ -5,12 +5,17 @@
  *
  * @module
  */
-import { type Bundle, stageOf } from "../runtime/bundle.ts";
-import { denoise } from "../runtime/denoise.ts";
-import { local } from "../runtime/executor_local.ts";
-import { availableBytes } from "../runtime/memory.ts";
-import { adaptiveStage, openStageMemory, RunMemory, type RunMemoryReport } from "../runtime/run_memory.ts";
-import { openStage } from "../runtime/stage.ts";
+import { type Bundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { denoise } from "../runtime/core/denoise.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { availableBytes } from "../runtime/core/memory.ts";
+import {
+  adaptiveStage,
+  openStageMemory,
+  RunMemory,
+  type RunMemoryReport,
+} from "../runtime/core/run_memory.ts";
+import { openStage } from "../runtime/core/stage.ts";
 import type {
   MemoryScheduler,
   Plan,
@@ -19,7 +24,7 @@ import type {
   StepCache,
   Tensor,
   TokenOp,
-} from "../runtime/types.ts";
+} from "../runtime/core/types.ts";
 import { setupSpan, timelineOf } from "./timeline.ts";
 
 /** The denoiser inputs every row shares. */
@@ -57,7 +62,7 @@ export interface RowRun {
   peakRssBytes: number;
   /** RSS when the row started (the process without any block loaded). */
   startRssBytes: number;
-  /** The row's run memory: budget, lanes, first and final plan, re-plan notes (runtime/run_memory.ts). */
+  /** The row's run memory: budget, lanes, first and final plan, re-plan notes (runtime/core/run_memory.ts). */
   memory: RunMemoryReport;
   leapStep: number | null;
   /** Model calls a step cache reused. */
@@ -81,7 +86,7 @@ export async function runRow(
   inputs: DenoiseInputs,
   options: { threads: number; workBytes?: Readonly<Record<string, number>> },
 ): Promise<RowRun> {
-  // One budget for the row: what it adds over the RSS at its start, lanes and all (runtime/run_memory.ts).
+  // One budget for the row: what it adds over the RSS at its start, lanes and all (runtime/core/run_memory.ts).
   const memory = new RunMemory(plugins.budgetBytes, availableBytes());
   const events: RunEvent[] = [];
   const emit = (e: RunEvent) => void events.push(e);

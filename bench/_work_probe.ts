@@ -8,16 +8,16 @@
  *
  * @module
  */
-import { type Bundle, stageOf } from "../runtime/bundle.ts";
-import { denoise } from "../runtime/denoise.ts";
-import { local } from "../runtime/executor_local.ts";
-import { peakRssBytes, resetPeakRss, rssBytes } from "../runtime/memory.ts";
-import { openStage } from "../runtime/stage.ts";
-import type { RunEvent } from "../runtime/types.ts";
+import { type Bundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { denoise } from "../runtime/core/denoise.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { peakRssBytes, resetPeakRss, rssBytes } from "../runtime/core/memory.ts";
+import { openStage } from "../runtime/core/stage.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { sequential } from "../schedulers/sequential.ts";
 import type { DenoiseInputs } from "./_speed_row.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 /**
  * Each block's memory at `inputs`' shapes (see the module comment), and one lane's start-up.

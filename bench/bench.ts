@@ -18,14 +18,14 @@
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { OdsoraError } from "../runtime/errors.ts";
-import { writeFileAtomic } from "../runtime/atomic.ts";
-import { loadBundle, stageOf } from "../runtime/bundle.ts";
-import { parseBudget } from "../runtime/recipe.ts";
+import { BudgetError, OdsoraError } from "../runtime/core/errors.ts";
+import { writeFileAtomic } from "../runtime/media/atomic.ts";
+import { loadBundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { parseBudget } from "../runtime/recipe/recipe.ts";
 import { resolvePlugin } from "../builtins.ts";
-import { relL2 } from "../runtime/tensor.ts";
-import { denoiserWorkBytes } from "../runtime/work_estimate.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { relL2 } from "../runtime/core/tensor.ts";
+import { denoiserWorkBytes } from "../runtime/core/work_estimate.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 import { benchInputs, firstPairs } from "./_inputs.ts";
 import { qualityRows } from "./_quality_rows.ts";
 import { ROWS, speedSampler, speedStepCache } from "./_rows.ts";
@@ -165,7 +165,7 @@ console.log(
     mib(denoiser.blocks.find((b) => b.name === biggest.name)!.bytes)
   }), ${mib(maxOf(blockMemory.loadExtraBytes))} extra while loading, ${
     mib(maxOf(blockMemory.runBytes))
-  } to run; ${mib(blockMemory.laneBytes)} a lane (outside the budget)`,
+  } to run; ${mib(blockMemory.laneBytes)} a lane (inside the budget: the run measures its own)`,
 );
 
 // The quality half first: dynamic LPL's leap on the trained model decides where its speed row leaps.
@@ -183,6 +183,7 @@ if (!quality) {
 const measured: Omit<ReportRow, "speedup_denoise" | "speedup_total">[] = [];
 const timelines: Record<string, unknown> = {};
 let baseline: Tensor<"float32"> | null = null;
+const refused: { name: string; budget_bytes: number | null; message: string }[] = [];
 for (const row of rows) {
   const { budget, ...schedulerSpec } = row.scheduler;
   const spec = budget === undefined ? null : parseBudget(budget ?? null);
@@ -205,9 +206,18 @@ for (const row of rows) {
   const streaming = row.scheduler.name !== "resident";
   const before: Capacity | null = streaming ? await probeCapacity() : null;
   const r = await runRow(sized, plugins, inputs, { threads, workBytes }).catch((e: unknown) => {
+    // A budget no plan can hold is the row's result (the run refused it), not the bench's failure.
+    if (e instanceof BudgetError && row.name !== "baseline") {
+      refused.push({ name: row.name, budget_bytes: budgetBytes, message: e.message });
+      return null;
+    }
     if (e instanceof OdsoraError) fail(`Cannot bench row '${row.name}': ${e.message}`);
     throw e;
   });
+  if (r === null) {
+    console.log(`${row.name}: refused: ${refused.at(-1)!.message}`);
+    continue;
+  }
   const after: Capacity | null = streaming ? await probeCapacity() : null;
   baseline ??= r.latent;
   const ops = timelineOf(r.events);
@@ -243,7 +253,11 @@ for (const row of rows) {
     capacity_cores: before && after ? (before.cores + after.cores) / 2 : null,
   });
   console.log(
-    `${row.name}: denoise ${r.denoiseS.toFixed(1)} s, total ${r.totalS.toFixed(1)} s, ${r.calls} calls` +
+    `${row.name}: denoise ${r.denoiseS.toFixed(1)} s, total ${
+      r.totalS.toFixed(1)
+    } s, ${r.calls} calls, added ${mib(r.peakRssBytes - r.startRssBytes)}${
+      budgetBytes === null ? "" : ` of a ${mib(budgetBytes)} budget`
+    }` +
       (leapSource ? `, leap at ${r.leapStep ?? "-"} (leap source: ${leapSource})` : "") +
       (cacheSource ? `, ${r.reusedCalls} reused (cache source: ${cacheSource})` : ""),
   );
@@ -272,10 +286,12 @@ const report = {
     work_bytes: workBytes,
     stage_bytes: stageBytes,
     block_memory: blockMemory,
-    /** What the runtime plans with when nothing was measured (runtime/work_estimate.ts). */
+    /** What the runtime plans with when nothing was measured (runtime/core/work_estimate.ts). */
     estimated_work_bytes: denoiserWorkBytes(denoiser, { batch: 2, t, h, w, textLength: inputs.y.dims[1] }),
   },
   rows: withRatios(measured),
+  /** Rows whose budget no plan could hold: the run refused them with this error. */
+  refused,
 };
 await writeFileAtomic(args.out, new TextEncoder().encode(JSON.stringify(report, null, 1) + "\n"));
 await writeFileAtomic(args.timeline, new TextEncoder().encode(JSON.stringify({ rows: timelines }) + "\n"));

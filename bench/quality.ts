@@ -1,12 +1,12 @@
 /**
  * Video quality against a reference video: SSIM (Wang et al. 2004: 11×11 Gaussian window, σ = 1.5,
  * K1 = 0.01, K2 = 0.03, on 8-bit values, valid region, averaged over every frame and channel) and PSNR
- * (8-bit, over all values). Both compare the bytes a saved video holds (runtime/frames.ts `toByte`).
+ * (8-bit, over all values). Both compare the bytes a saved video holds (runtime/media/frames.ts `toByte`).
  *
  * @module
  */
-import { toByte } from "../runtime/frames.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { toByte } from "../runtime/media/frames.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 
 /** PSNR reported for identical videos (JSON has no Infinity). */
 export const PSNR_IDENTICAL = 100;

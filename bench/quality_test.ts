@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tensor } from "../runtime/tensor.ts";
+import { tensor } from "../runtime/core/tensor.ts";
 import { PSNR_IDENTICAL, ssimPlane, videoPsnr, videoSsim } from "./quality.ts";
 
 /** A [1, 3, 2, h, w] video whose values come from `f(c, t, y, x)` in −1..1. */

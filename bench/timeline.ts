@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RunEvent } from "../runtime/types.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 
 /** One block operation on the timeline (ms since the run's origin). */
 export interface TimelineOp {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { RunEvent } from "../runtime/types.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 import { loadComputeOverlap, perBlockMedians, setupSpan, timelineOf, type TimelineOp } from "./timeline.ts";
 
 const op = (

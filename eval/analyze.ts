@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { Frames } from "../runtime/frames.ts";
+import type { Frames } from "../runtime/media/frames.ts";
 import { type ClipConsistency, clipConsistency } from "./consistency.ts";
 import { borderMedian, type Component, distanceMap, largestComponent } from "./object_mask.ts";
 import { BACKGROUNDS, COLORS, nearestName, type Rgb } from "./palette.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Frames } from "../runtime/frames.ts";
+import type { Frames } from "../runtime/media/frames.ts";
 import type { Component } from "./object_mask.ts";
 
 /** Both consistencies of one clip, each in [0, 1] (1 = perfectly steady). */

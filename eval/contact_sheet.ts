@@ -16,16 +16,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { frameAt, type Frames, framesFromVideo } from "../runtime/frames.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { encodePng } from "../runtime/png.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { frameAt, type Frames, framesFromVideo } from "../runtime/media/frames.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { encodePng } from "../runtime/media/png.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
 import { EvalError, readPrompts } from "./prompt_file.ts";
 import { parseVariants, variantOverrides } from "./variants.ts";
 import { findWorldFile, readWorld, slowestDisplacement } from "./world.ts";
 import { builtins } from "../builtins.ts";
-import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 
 /** Usage text of the contact sheet tool. */
 export const USAGE =

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { framesFromVideo } from "../runtime/frames.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { framesFromVideo } from "../runtime/media/frames.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { analyzeClip } from "./analyze.ts";
 import { builtins } from "../builtins.ts";
 import { readWorld, slowestDisplacement } from "./world.ts";

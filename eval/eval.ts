@@ -12,9 +12,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Frames, framesFromVideo } from "../runtime/frames.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { type Frames, framesFromVideo } from "../runtime/media/frames.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { generateRemote } from "../batch/remote.ts";
 import { writeTextAtomic } from "./write_atomic.ts";
 import { analyzeClip } from "./analyze.ts";
@@ -23,7 +23,7 @@ import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
 import { parseVariants, variantOverrides } from "./variants.ts";
 import { builtins } from "../builtins.ts";
-import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";
 
 /** Usage text of `deno task eval`. */

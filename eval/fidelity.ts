@@ -5,7 +5,7 @@
  * @module
  */
 import { PSNR_IDENTICAL, ssimPlane } from "../bench/quality.ts";
-import type { Frames } from "../runtime/frames.ts";
+import type { Frames } from "../runtime/media/frames.ts";
 
 function sameShape(a: Frames, b: Frames): void {
   if (a.width !== b.width || a.height !== b.height || a.count !== b.count) {

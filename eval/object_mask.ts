@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Frames } from "../runtime/frames.ts";
+import type { Frames } from "../runtime/media/frames.ts";
 import type { Rgb } from "./palette.ts";
 
 /** A connected set of pixels of one frame: indices (y·width + x) and its bounding box (inclusive). */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { OdsoraError } from "../runtime/errors.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
 
 /** A prompt file or an evaluation option is unusable. */
 export class EvalError extends OdsoraError {}

@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { oneLine } from "../runtime/cli.ts";
+import { oneLine } from "../runtime/cli/cli.ts";
 import { DeviceLink } from "./device_link.ts";
 import { KeyStore } from "./keys.ts";
 import { FLAG_MAC, MAGIC, PRELUDE_BYTES, PROTOCOL_VERSION } from "./protocol.ts";

@@ -11,10 +11,10 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { loadBundle, stageOf } from "../runtime/bundle.ts";
-import { local } from "../runtime/executor_local.ts";
-import { gaussianNoise } from "../runtime/rng.ts";
-import type { Executor, TensorMap } from "../runtime/types.ts";
+import { loadBundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { gaussianNoise } from "../runtime/core/rng.ts";
+import type { Executor, TensorMap } from "../runtime/core/types.ts";
 import { FrameConnection } from "./connection.ts";
 import { hmac, hmacKey, randomBytes } from "./crypto.ts";
 import { ios } from "./executor.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { TensorMap } from "../runtime/types.ts";
+import type { TensorMap } from "../runtime/core/types.ts";
 import { hmac, hmacVerify } from "./crypto.ts";
 import { concatChunks, decodeRaw, FrameReader, type RawFrame } from "./frame_reader.ts";
 import {

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { ExecutorError } from "../runtime/errors.ts";
-import type { TensorMap } from "../runtime/types.ts";
+import { ExecutorError } from "../runtime/core/errors.ts";
+import type { TensorMap } from "../runtime/core/types.ts";
 import { FrameConnection, type ReceivedFrame } from "./connection.ts";
 import { fromBase64, NONCE_BYTES, randomBytes, sessionKeys, sessionProof, toBase64 } from "./crypto.ts";
 import type { KeyStore } from "./keys.ts";

@@ -15,7 +15,7 @@
  */
 import { realpathSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
-import type { Executor, LoadedBlock, TensorMap } from "../runtime/types.ts";
+import type { Executor, LoadedBlock, TensorMap } from "../runtime/core/types.ts";
 import { FrameConnection } from "./connection.ts";
 import {
   ecdhKeyPair,

@@ -17,8 +17,8 @@
  */
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { z } from "zod";
-import { ExecutorError } from "../runtime/errors.ts";
-import { parseBudget } from "../runtime/recipe_schema.ts";
+import { ExecutorError } from "../runtime/core/errors.ts";
+import { parseBudget } from "../runtime/recipe/recipe_schema.ts";
 import type {
   BlockRef,
   Executor,
@@ -26,7 +26,7 @@ import type {
   LoadedBlock,
   PluginDefinition,
   TensorMap,
-} from "../runtime/types.ts";
+} from "../runtime/core/types.ts";
 import { BACKEND, DeviceLink } from "./device_link.ts";
 import { defaultHostKeyFile, KeyStore } from "./keys.ts";
 import type { DeviceMemory } from "./messages.ts";

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
-import { loadBundle, nullCaption, stageOf } from "../runtime/bundle.ts";
-import { ExecutorError, PluginError } from "../runtime/errors.ts";
-import { local } from "../runtime/executor_local.ts";
+import { loadBundle, nullCaption, stageOf } from "../runtime/bundle/bundle.ts";
+import { ExecutorError, PluginError } from "../runtime/core/errors.ts";
+import { local } from "../runtime/local/executor_local.ts";
 import { resolvePlugin } from "../builtins.ts";
-import { gaussianNoise } from "../runtime/rng.ts";
-import { full } from "../runtime/tensor.ts";
-import type { Executor, MemoryScheduler, PluginDefinition, RunEvent } from "../runtime/types.ts";
+import { gaussianNoise } from "../runtime/core/rng.ts";
+import { full } from "../runtime/core/tensor.ts";
+import type { Executor, MemoryScheduler, PluginDefinition, RunEvent } from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { concurrent, resident, sequential } from "../schedulers/mod.ts";
 import { denoiseWith } from "../tests/_denoise_with.ts";
 import { tinyBundle } from "../tests/_e2e.ts";
 import { ios, IosExecutor } from "./executor.ts";
 import { pairedLoopback } from "./_paired.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 import { frameLimitFor, parseDims } from "./device_trust.ts";
 
 async function denoiseOn(dir: string, executor: Executor, scheduler: MemoryScheduler) {

@@ -10,7 +10,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { OdsoraError } from "../runtime/errors.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
 import { fromBase64, randomBytes, toBase64 } from "./crypto.ts";
 
 /** A key file cannot be read or written. */

@@ -1,6 +1,6 @@
 /**
  * The loopback device: a real bridge server on this machine that runs the requested blocks with the
- * local onnxruntime executor (runtime/executor_local.ts), one executor (and its worker lanes) per host
+ * local onnxruntime executor (runtime/local/executor_local.ts), one executor (and its worker lanes) per host
  * connection. It speaks exactly the protocol the iPhone app speaks (pairing, authenticated sessions,
  * frame limits, one session at a time), so the `ios` executor, the protocol and the plans can be
  * developed and tested without a phone.
@@ -18,11 +18,11 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { OdsoraError } from "../runtime/errors.ts";
-import { local } from "../runtime/executor_local.ts";
-import { parseBudget } from "../runtime/recipe_schema.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { parseBudget } from "../runtime/recipe/recipe_schema.ts";
 import { serveDeviceSession } from "./device_session.ts";
-import { loadBundle } from "../runtime/bundle.ts";
+import { loadBundle } from "../runtime/bundle/bundle.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   type DeviceTrust,

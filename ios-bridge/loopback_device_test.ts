@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadBundle, stageOf } from "../runtime/bundle.ts";
-import type { BlockRef, Executor, LoadedBlock, TensorMap } from "../runtime/types.ts";
+import { loadBundle, stageOf } from "../runtime/bundle/bundle.ts";
+import type { BlockRef, Executor, LoadedBlock, TensorMap } from "../runtime/core/types.ts";
 import { tinyBundle } from "../tests/_e2e.ts";
 import { type PairedDevice, pairedLoopback } from "./_paired.ts";
 import { FrameConnection } from "./connection.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { z } from "zod";
-import type { TensorMap } from "../runtime/types.ts";
+import type { TensorMap } from "../runtime/core/types.ts";
 import { type Frame, ProtocolError } from "./protocol.ts";
 
 const id = z.number().int().nonnegative();

@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { OdsoraError } from "../runtime/errors.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
 import { FrameConnection } from "./connection.ts";
 import {
   ecdhKeyPair,

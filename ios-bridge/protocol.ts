@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { OdsoraError } from "../runtime/errors.ts";
-import type { DType, DTypeArray, Tensor, TensorMap } from "../runtime/types.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
+import type { DType, DTypeArray, Tensor, TensorMap } from "../runtime/core/types.ts";
 
 /** The protocol version this side speaks. */
 export const PROTOCOL_VERSION = 2;

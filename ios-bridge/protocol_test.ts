@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { TensorMap } from "../runtime/types.ts";
+import type { TensorMap } from "../runtime/core/types.ts";
 import { concatChunks, FrameReader } from "./frame_reader.ts";
 import { parseReply, parseRequest } from "./messages.ts";
 import { decodeFrame, encodeFrame, PRELUDE_BYTES, PROTOCOL_VERSION, ProtocolError } from "./protocol.ts";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PluginError } from "../runtime/errors.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { builtins, resolvePlugin } from "../builtins.ts";
-import type { RunEvent } from "../runtime/types.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 import { tinyBundle, tinyRecipe, writeRecipe } from "../tests/_e2e.ts";
 import { pairedLoopback } from "./_paired.ts";
 

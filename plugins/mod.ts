@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PluginDefinition } from "../runtime/types.ts";
+import type { PluginDefinition } from "../runtime/core/types.ts";
 import { tdtm } from "./tdtm.ts";
 import { stepCaches } from "./step_cache/mod.ts";
 

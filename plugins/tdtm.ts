@@ -14,9 +14,9 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../runtime/registry.ts";
-import { tensor } from "../runtime/tensor.ts";
-import type { TimeOperators } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import { tensor } from "../runtime/core/tensor.ts";
+import type { TimeOperators } from "../runtime/core/types.ts";
 
 /** Options of the `tdtm` token op. */
 export const tdtmOptions = z.object({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tdtm, tdtmOperators } from "./tdtm.ts";
-import type { Tensor } from "../runtime/types.ts";
-import { instantiate } from "../runtime/registry.ts";
+import type { Tensor } from "../runtime/core/types.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 // The authors' merge/unmerge (On-device-Sora merge.py), restated on frame lists as the reference study
 // describes them: merge drops an odd last frame and averages pairs; unmerge repeats each frame twice and

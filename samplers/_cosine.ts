@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Tensor } from "../runtime/types.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 
 const EPS = 1e-8; // torch.nn.functional.cosine_similarity's default eps, applied to each norm
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fromArray } from "../runtime/tensor.ts";
+import { fromArray } from "../runtime/core/tensor.ts";
 import { cosineFirstSliceRows, cosineFull } from "./_cosine.ts";
 
 Deno.test("cosineFull() is the cosine of the flattened tensors", () => {

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { addScaled } from "../runtime/tensor.ts";
-import type { ModelFn, SampleContext, Tensor } from "../runtime/types.ts";
+import { addScaled } from "../runtime/core/tensor.ts";
+import type { ModelFn, SampleContext, Tensor } from "../runtime/core/types.ts";
 import { eulerDt } from "./euler.ts";
 
 /**

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { tensor } from "../runtime/tensor.ts";
-import { runSampler } from "../runtime/sample.ts";
-import type { ModelFn, RunEvent, Sampler, Tensor } from "../runtime/types.ts";
+import { tensor } from "../runtime/core/tensor.ts";
+import { runSampler } from "../runtime/core/sample.ts";
+import type { ModelFn, RunEvent, Sampler, Tensor } from "../runtime/core/types.ts";
 
 /** A linear field v = c·x: Euler multiplies x by (1 + c·Δτ) per step, Δτ = Δt/1000. */
 export function linearField(c: number): ModelFn & { calls: { t: number; step: number }[] } {

@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../runtime/registry.ts";
-import { addScaled } from "../runtime/tensor.ts";
-import type { ModelFn, SampleContext, Tensor } from "../runtime/types.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import { addScaled } from "../runtime/core/tensor.ts";
+import type { ModelFn, SampleContext, Tensor } from "../runtime/core/types.ts";
 
 const f = Math.fround;
 
@@ -23,7 +23,7 @@ export function eulerDt(timesteps: readonly number[], i: number): number {
  * @example
  * ```ts
  * import { sampleEuler } from "./euler.ts";
- * import { fromArray, full } from "../runtime/tensor.ts";
+ * import { fromArray, full } from "../runtime/core/tensor.ts";
  * const model = (x: ReturnType<typeof full>) => Promise.resolve(full(x.dims, 1));
  * const out = await sampleEuler(model, fromArray([1], [0]), { timesteps: [1000, 500], onDecision() {} });
  * console.assert(Math.abs(out.data[0] - 1) < 1e-6);

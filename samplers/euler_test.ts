@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { instantiate } from "../runtime/registry.ts";
-import { fromArray, tensor } from "../runtime/tensor.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
-import type { ModelFn } from "../runtime/types.ts";
+import { instantiate } from "../runtime/core/registry.ts";
+import { fromArray, tensor } from "../runtime/core/tensor.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
+import type { ModelFn } from "../runtime/core/types.ts";
 import { euler, eulerDt, sampleEuler } from "./euler.ts";
 import { sampleRecorded } from "./_test_fields.ts";
 

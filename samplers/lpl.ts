@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { PluginError } from "../runtime/errors.ts";
-import { definePlugin } from "../runtime/registry.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
 import { sampleWithLeap } from "./_leap.ts";
 
 /** Options of the `lpl` sampler. */

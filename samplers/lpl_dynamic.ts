@@ -15,9 +15,9 @@
  * @module
  */
 import { z } from "zod";
-import { PluginError } from "../runtime/errors.ts";
-import { definePlugin } from "../runtime/registry.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 import { cosineFirstSliceRows, cosineFull } from "./_cosine.ts";
 import { sampleWithLeap } from "./_leap.ts";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { PluginError } from "../runtime/errors.ts";
-import { fromArray } from "../runtime/tensor.ts";
-import type { RunEvent } from "../runtime/types.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { fromArray } from "../runtime/core/tensor.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 import { lplDynamic } from "./lpl_dynamic.ts";
 import { cosineField, linearTimesteps, sampleRecorded } from "./_test_fields.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 const GOLDEN = new URL("../../shared/golden/", import.meta.url);
 const x = fromArray([1, 1, 1, 3, 2], [0, 0, 0, 0, 0, 0]);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { PluginError } from "../runtime/errors.ts";
-import { fromArray } from "../runtime/tensor.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { fromArray } from "../runtime/core/tensor.ts";
 import { lpl } from "./lpl.ts";
 import { linearField, linearTimesteps, sampleRecorded, straightField } from "./_test_fields.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 const x1 = fromArray([1, 2, 1, 1, 2], [1, -2, 0.5, 3]);
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PluginDefinition } from "../runtime/types.ts";
+import type { PluginDefinition } from "../runtime/core/types.ts";
 import { euler } from "./euler.ts";
 import { lpl } from "./lpl.ts";
 import { lplDynamic } from "./lpl_dynamic.ts";

@@ -1,6 +1,6 @@
 /**
  * The most memory a plan can hold at one moment when the plan runner carries it out
- * (runtime/plan_runner.ts), whatever the timings: ops on one lane run in order, a run waits for the
+ * (runtime/core/plan_runner.ts), whatever the timings: ops on one lane run in order, a run waits for the
  * previous run and for its block's load, an unload waits for its block's run; sections (setup, each pass,
  * teardown) run one after the other.
  *
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { BlockInfo, Plan, PlanOp } from "../runtime/types.ts";
+import type { BlockInfo, Plan, PlanOp } from "../runtime/core/types.ts";
 
 /**
  * Bytes of weights plus working memory the plan may hold at once, given the stage's measured blocks.

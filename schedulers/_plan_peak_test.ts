@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { BlockInfo, PlanOp } from "../runtime/types.ts";
+import type { BlockInfo, PlanOp } from "../runtime/core/types.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 
 const blocks: BlockInfo[] = [

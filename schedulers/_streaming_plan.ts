@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { BlockInfo, PlanOp, StageInfo } from "../runtime/types.ts";
+import type { BlockInfo, PlanOp, StageInfo } from "../runtime/core/types.ts";
 
 /** The sections of a streaming plan and its lane count. */
 export interface StreamingPlan {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { BlockInfo, StageInfo } from "../runtime/types.ts";
+import type { BlockInfo, StageInfo } from "../runtime/core/types.ts";
 
 /** Blocks e=4, s0=t0=s1=t1=10, f=2 bytes, 3 bytes of working memory each. */
 export const SMALL_BLOCKS: BlockInfo[] = [

@@ -8,10 +8,10 @@
  * @module
  */
 import { z } from "zod";
-import { PluginError } from "../runtime/errors.ts";
-import { definePlugin } from "../runtime/registry.ts";
-import type { Budget, StageInfo } from "../runtime/types.ts";
-import { checkEachBlock, laneCost } from "./_budget.ts";
+import { PluginError } from "../runtime/core/errors.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import type { Budget, StageInfo } from "../runtime/core/types.ts";
+import { checkEachBlock, laneCost } from "./budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { type StreamingPlan, streamingPlan } from "./_streaming_plan.ts";
 

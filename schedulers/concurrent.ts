@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../runtime/registry.ts";
-import { checkBudget, laneCost } from "./_budget.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import { checkBudget, laneCost } from "./budget.ts";
 import { planPeakBytes } from "./_plan_peak.ts";
 import { streamingPlan } from "./_streaming_plan.ts";
 

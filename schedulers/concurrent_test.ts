@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { BudgetError } from "../runtime/errors.ts";
+import { BudgetError } from "../runtime/core/errors.ts";
 import { concurrent } from "./concurrent.ts";
 import { SMALL_STAGE } from "./_test_stage.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 const names = SMALL_STAGE.blocks.map((b) => b.name);
 

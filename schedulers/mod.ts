@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PluginDefinition } from "../runtime/types.ts";
+import type { PluginDefinition } from "../runtime/core/types.ts";
 import { resident } from "./resident.ts";
 import { sequential } from "./sequential.ts";
 import { concurrent } from "./concurrent.ts";
@@ -12,7 +12,7 @@ import { ciDl } from "./ci_dl.ts";
 
 export { planResident, resident } from "./resident.ts";
 export { planSequential, sequential } from "./sequential.ts";
-export { blockNeed, checkBudget, checkEachBlock, laneWorkBytes } from "./_budget.ts";
+export { blockNeed, checkBudget, checkEachBlock, laneWorkBytes } from "./budget.ts";
 export { concurrent } from "./concurrent.ts";
 export { ciDl, fitStreamingPlan } from "./ci_dl.ts";
 

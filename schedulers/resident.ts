@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../runtime/registry.ts";
-import type { Budget, PlanShape, StageInfo } from "../runtime/types.ts";
-import { checkBudget, checkEachBlock, laneCost, laneWorkBytes } from "./_budget.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import type { Budget, PlanShape, StageInfo } from "../runtime/core/types.ts";
+import { checkBudget, checkEachBlock, laneCost, laneWorkBytes } from "./budget.ts";
 
 /**
  * Plan: setup loads all blocks on lane 0, each pass runs them in order, teardown unloads them.

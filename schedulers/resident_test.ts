@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { BudgetError } from "../runtime/errors.ts";
-import type { StageInfo } from "../runtime/types.ts";
+import { BudgetError } from "../runtime/core/errors.ts";
+import type { StageInfo } from "../runtime/core/types.ts";
 import { planResident } from "./resident.ts";
 
 const stage: StageInfo = {

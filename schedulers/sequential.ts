@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../runtime/registry.ts";
-import type { Budget, PlanOp, PlanShape, StageInfo } from "../runtime/types.ts";
-import { blockNeed, checkEachBlock, laneCost } from "./_budget.ts";
+import { definePlugin } from "../runtime/core/registry.ts";
+import type { Budget, PlanOp, PlanShape, StageInfo } from "../runtime/core/types.ts";
+import { blockNeed, checkEachBlock, laneCost } from "./budget.ts";
 
 /**
  * Plan: no setup; each pass is load → run → unload per block on lane 0; no teardown.

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { type Bundle, loadBundle } from "../runtime/bundle.ts";
-import { denoise } from "../runtime/denoise.ts";
-import { local } from "../runtime/executor_local.ts";
-import { availableBytes } from "../runtime/memory.ts";
-import { openStage } from "../runtime/stage.ts";
+import { type Bundle, loadBundle } from "../runtime/bundle/bundle.ts";
+import { denoise } from "../runtime/core/denoise.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { availableBytes } from "../runtime/core/memory.ts";
+import { openStage } from "../runtime/core/stage.ts";
 import type {
   Executor,
   MemoryScheduler,
@@ -18,7 +18,7 @@ import type {
   StepCache,
   Tensor,
   TokenOp,
-} from "../runtime/types.ts";
+} from "../runtime/core/types.ts";
 
 /** What {@link denoiseWith} needs besides the bundle. */
 export interface DenoiseWithOptions {

@@ -6,11 +6,11 @@
  */
 import { basename, join, resolve } from "node:path";
 import { existsSync } from "node:fs";
-import type { Bundle } from "../runtime/bundle.ts";
-import { loadBundle } from "../runtime/bundle.ts";
-import { readSafetensors } from "../runtime/safetensors.ts";
-import { relL2 } from "../runtime/tensor.ts";
-import type { Executor, MemoryScheduler, Tensor, TensorMap } from "../runtime/types.ts";
+import type { Bundle } from "../runtime/bundle/bundle.ts";
+import { loadBundle } from "../runtime/bundle/bundle.ts";
+import { readSafetensors } from "../runtime/bundle/safetensors.ts";
+import { relL2 } from "../runtime/core/tensor.ts";
+import type { Executor, MemoryScheduler, Tensor, TensorMap } from "../runtime/core/types.ts";
 import { cached, exporterSources, py } from "./_bundles.ts";
 
 /** The parity tolerance: relative L2 error ‖out − ref‖ / ‖ref‖. */

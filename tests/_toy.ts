@@ -4,9 +4,9 @@
  * @module
  */
 import { join } from "node:path";
-import { type Bundle, loadBundle } from "../runtime/bundle.ts";
-import { readSafetensors } from "../runtime/safetensors.ts";
-import type { TensorMap } from "../runtime/types.ts";
+import { type Bundle, loadBundle } from "../runtime/bundle/bundle.ts";
+import { readSafetensors } from "../runtime/bundle/safetensors.ts";
+import type { TensorMap } from "../runtime/core/types.ts";
 import { toyDenoiserBundle } from "./_bundles.ts";
 
 /** The toy bundle, its expected tensors, and the recorded first model call's stage inputs. */

@@ -1,7 +1,7 @@
 /**
  * The module graph keeps its shape: `runtime/` imports no plugin folder (samplers/, schedulers/, plugins/),
  * nor ios-bridge/ or ui/, and only the CLI edge reaches them at all (through builtins.ts); no import cycle;
- * no `_private` module (name starting with `_`) imported from another folder. Read from the sources'
+ * no `_private` module (name starting with `_`) imported from another folder or re-exported. Read from the sources'
  * import statements (test files, export/ and node_modules/ aside); a planted violation of each rule shows
  * the check can fail.
  */
@@ -50,8 +50,22 @@ export function importGraph(sources: ReadonlyMap<string, string>): Map<string, s
   return graph;
 }
 
+/** Each file → the repository files it re-exports from (`export ... from`). */
+export function reexportGraph(sources: ReadonlyMap<string, string>): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const [file, text] of sources) {
+    const targets = [...text.matchAll(/(?:^|\n)\s*export\b[^;]*?\bfrom\s*["'](\.[^"']+)["']/g)]
+      .map((m) => normalize(join(dirname(file), m[1])).replaceAll("\\", "/"));
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
 /** Every broken rule, one line each. */
-export function violations(graph: ReadonlyMap<string, string[]>): string[] {
+export function violations(
+  graph: ReadonlyMap<string, string[]>,
+  reexports: ReadonlyMap<string, string[]> = new Map(),
+): string[] {
   const found: string[] = [];
   const reach = (from: string) => {
     const seen = new Set<string>();
@@ -83,6 +97,9 @@ export function violations(graph: ReadonlyMap<string, string[]>): string[] {
         found.push(`private module imported from another folder: ${file} -> ${t}`);
       }
     }
+    for (const t of reexports.get(file) ?? []) {
+      if (t.split("/").at(-1)!.startsWith("_")) found.push(`private module re-exported: ${file} -> ${t}`);
+    }
   }
   // cycles: a DFS that meets a file still on its stack
   const state = new Map<string, 1 | 2>();
@@ -102,10 +119,11 @@ export function violations(graph: ReadonlyMap<string, string[]>): string[] {
 }
 
 Deno.test("the module graph: runtime/ imports no plugin folder, no cycle, no cross-folder _private import", () => {
-  const graph = importGraph(readSources(ROOT));
+  const sources = readSources(ROOT);
+  const graph = importGraph(sources);
   assert.ok(graph.size > 50 && graph.has("mod.ts"), `read ${graph.size} sources`);
-  assert.ok([...graph.keys()].some((f) => f.startsWith("runtime/")));
-  assert.deepEqual(violations(graph), []);
+  assert.ok([...graph.keys()].some((f) => f.startsWith("runtime/core/")));
+  assert.deepEqual(violations(graph, reexportGraph(sources)), []);
 });
 
 Deno.test("the architecture check fails on a planted violation of each rule", () => {
@@ -119,7 +137,8 @@ Deno.test("the architecture check fails on a planted violation of each rule", ()
   planted.set("runtime/planted_b.ts", `import { a } from "./planted_a.ts";\nexport const b = a;\n`);
   planted.set("ui/planted_private.ts", `export { x } from "../runtime/_planted.ts";\n`);
   planted.set("runtime/_planted.ts", `export const x = 1;\n`);
-  const found = violations(importGraph(planted));
+  planted.set("runtime/planted_face.ts", `export { x } from "./_planted.ts";\n`);
+  const found = violations(importGraph(planted), reexportGraph(planted));
   assert.ok(
     found.some((v) =>
       v === "runtime imports a plugin folder: runtime/planted_back_edge.ts -> samplers/euler.ts"

@@ -85,7 +85,7 @@ Deno.test("a missing bundle says how to build one", async () => {
   });
 });
 
-Deno.test("a truncated ONNX file fails the run with the block named, after staging, leaving nothing", async () => {
+Deno.test("a truncated ONNX file fails the run with the block named, after pending, leaving nothing", async () => {
   await withTmp(async (tmp, out, bundle) => {
     const copy = join(tmp, "bundle");
     await Deno.mkdir(copy);
@@ -151,6 +151,7 @@ Deno.test("an unwritable output path or a budget below one block fails cleanly",
     assertFails(run, /Cannot write output: folder '.*a-file\/out' is not writable/, out);
     assert.equal(await Deno.readTextFile(join(tmp, "a-file")), "not a folder");
     const budget = await runCli([recipe, "--scheduler", "sequential", "--budget", "1KB"]);
-    assertFails(budget, /Cannot plan stage 'text'.*budget/i, out);
+    // a run budget holds the first lane too: 1 KB is refused before any work
+    assertFails(budget, /Cannot run within the memory budget: the first lane .* the budget is '1000 B'/, out);
   });
 });

@@ -116,7 +116,7 @@ Deno.test({
         args: [
           "run",
           "-A",
-          join(ROOT, "runtime/cli.ts"),
+          join(ROOT, "runtime/cli/cli.ts"),
           RECIPE,
           "--prompt",
           first,

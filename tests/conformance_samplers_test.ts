@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { samplers } from "../samplers/mod.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
-import type { PluginDefinition, Tensor } from "../runtime/types.ts";
-import { readSafetensors } from "../runtime/safetensors.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
+import type { PluginDefinition, Tensor } from "../runtime/core/types.ts";
+import { readSafetensors } from "../runtime/bundle/safetensors.ts";
 import { resident } from "../schedulers/resident.ts";
 import {
   addScaled,

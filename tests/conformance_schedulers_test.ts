@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { assertSchedulerConforms, instantiate, planStage } from "../plugin.ts";
-import { observedPeak } from "../runtime/conformance.ts";
-import { readSafetensors } from "../runtime/safetensors.ts";
-import type { MemoryScheduler, StageInfo, Tensor } from "../runtime/types.ts";
+import { observedPeak } from "../runtime/core/conformance.ts";
+import { readSafetensors } from "../runtime/bundle/safetensors.ts";
+import type { MemoryScheduler, StageInfo, Tensor } from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { schedulers } from "../schedulers/mod.ts";
 import { planPeakBytes } from "../schedulers/_plan_peak.ts";

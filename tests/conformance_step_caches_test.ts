@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { stageOf } from "../runtime/bundle.ts";
-import type { PluginDefinition, RunEvent } from "../runtime/types.ts";
+import { stageOf } from "../runtime/bundle/bundle.ts";
+import type { PluginDefinition, RunEvent } from "../runtime/core/types.ts";
 import { fixedCache, stepCaches } from "../plugins/step_cache/mod.ts";
 import { tdtm } from "../plugins/tdtm.ts";
 import { lpl } from "../samplers/lpl.ts";
@@ -21,7 +21,7 @@ import {
   defaultModelInputs,
   denoiseCached,
 } from "./step_cache_conformance.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 const CASES: Record<string, ConformanceOptions> = {
   teacache: { off: { threshold: 0 }, on: { threshold: 0.5 } },

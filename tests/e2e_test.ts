@@ -6,16 +6,16 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { decodeToRgb, runFfmpeg } from "../runtime/ffmpeg.ts";
-import { framesFromVideo } from "../runtime/frames.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
-import type { RunReport } from "../runtime/report.ts";
-import { writeMp4 } from "../runtime/video.ts";
+import { decodeToRgb, runFfmpeg } from "../runtime/media/ffmpeg.ts";
+import { framesFromVideo } from "../runtime/media/frames.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
+import type { RunReport } from "../runtime/pipeline/report.ts";
+import { writeMp4 } from "../runtime/media/video.ts";
 import { listTree, runCli, tinyBundle, tinyRecipe, writeRecipe } from "./_e2e.ts";
 import { ROOT } from "./_bundles.ts";
 import { builtins } from "../builtins.ts";
-import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 
 function psnr(a: Uint8Array, b: Uint8Array): number {
   let se = 0;
@@ -43,7 +43,7 @@ Deno.test("the CLI writes MP4, GIF, PNG frames and a report that decode back to 
     const run = await runCli([recipe, "--format", "mp4,gif,png", "--steps", "4"]);
     assert.equal(run.code, 0, run.stderr);
     const files = listTree(out);
-    assert.ok(!files.some((f) => f.startsWith(".")), `no staging left: ${files}`);
+    assert.ok(!files.some((f) => f.startsWith(".")), `no pending left: ${files}`);
     assert.deepEqual(files.filter((f) => !f.startsWith("clip_frames/")), [
       "clip.gif",
       "clip.json",

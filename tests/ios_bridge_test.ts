@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { pairedLoopback } from "../ios-bridge/_paired.ts";
 import { fromBase64, toBase64 } from "../ios-bridge/crypto.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { builtins } from "../builtins.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
@@ -44,7 +44,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       return file;
     };
     const cli = (file: string) =>
-      host([join(ROOT, "runtime", "cli.ts"), file, "--quiet", "--out", join(tmp, "out")]);
+      host([join(ROOT, "runtime", "cli", "cli.ts"), file, "--quiet", "--out", join(tmp, "out")]);
     const attack = (kind: string) =>
       host([
         join(ROOT, "ios-bridge", "_attack_host.ts"),

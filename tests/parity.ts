@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { resolvePlugin } from "../builtins.ts";
-import type { Bundle } from "../runtime/bundle.ts";
+import type { Bundle } from "../runtime/bundle/bundle.ts";
 import {
   type Fixture,
   fixtureBundle,

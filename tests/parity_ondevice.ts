@@ -12,17 +12,17 @@
  */
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { relL2, reshape, slice, tensor } from "../runtime/tensor.ts";
-import { readSafetensors } from "../runtime/safetensors.ts";
-import type { RunEvent, Sampler, Tensor, TensorMap, TokenOp } from "../runtime/types.ts";
+import { relL2, reshape, slice, tensor } from "../runtime/core/tensor.ts";
+import { readSafetensors } from "../runtime/bundle/safetensors.ts";
+import type { RunEvent, Sampler, Tensor, TensorMap, TokenOp } from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
 import { lplDynamic } from "../samplers/lpl_dynamic.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
 import { tdtm } from "../plugins/tdtm.ts";
 import { resident } from "../schedulers/resident.ts";
 import { py } from "./_bundles.ts";
 import { denoiseWith } from "./_denoise_with.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 /** The tolerance of the final latents (relative L2). */
 export const ONDEVICE_TOLERANCE = 1e-4;

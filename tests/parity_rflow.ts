@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { denoise } from "../runtime/denoise.ts";
-import { openStage } from "../runtime/stage.ts";
-import { reshape, slice } from "../runtime/tensor.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { denoise } from "../runtime/core/denoise.ts";
+import { openStage } from "../runtime/core/stage.ts";
+import { reshape, slice } from "../runtime/core/tensor.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
 import { compare, type Fixture, type ParityCheck, type ParityResult } from "./_parity.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 /** The inputs, the schedule and the sampler settings of an RFLOW fixture (also used by the on-device checks). */
 export async function rflowSetup(fx: Fixture, prefix = "") {

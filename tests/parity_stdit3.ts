@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { stageOf } from "../runtime/bundle.ts";
-import { openStage } from "../runtime/stage.ts";
-import { cropTo, eye, full, padTo, reshape, slice, toFloat32 } from "../runtime/tensor.ts";
-import type { Tensor, TensorMap } from "../runtime/types.ts";
+import { stageOf } from "../runtime/bundle/bundle.ts";
+import { openStage } from "../runtime/core/stage.ts";
+import { cropTo, eye, full, padTo, reshape, slice, toFloat32 } from "../runtime/core/tensor.ts";
+import type { Tensor, TensorMap } from "../runtime/core/types.ts";
 import { compare, type ParityCheck, type ParityResult, readAll } from "./_parity.ts";
 
 /** The variants a fixture may hold: output name → how its inputs differ from `out`'s. */

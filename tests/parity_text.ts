@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { stageOf } from "../runtime/bundle.ts";
-import { openStage } from "../runtime/stage.ts";
+import { stageOf } from "../runtime/bundle/bundle.ts";
+import { openStage } from "../runtime/core/stage.ts";
 import { compare, type ParityCheck, type ParityResult, readAll } from "./_parity.ts";
 
 /** The t5_encoder check. */

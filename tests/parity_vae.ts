@@ -1,19 +1,19 @@
 /**
  * Parity of the VAE decode (fixtures `vae_temporal_decode`, `vae_spatial_decode`, `vae_pipeline_decode`):
  * each `<p>_dec_z` latent is decoded through the Deno runtime to as many frames as each reference
- * `<p>_dec_out*` holds, by runtime/vae_stage.ts. A frame count the chunked pipeline cannot produce from
+ * `<p>_dec_out*` holds, by runtime/pipeline/vae_stage.ts. A frame count the chunked pipeline cannot produce from
  * that latent (the temporal fixture's single-chunk `num_frames = 18` decode) runs the stage once and keeps
  * the last N frames, as `VAE_Temporal.decode(num_frames=N)` does. (Encoders are not part of the runtime.)
  *
  * @module
  */
-import { stageOf } from "../runtime/bundle.ts";
-import { openStage } from "../runtime/stage.ts";
-import { slice } from "../runtime/tensor.ts";
-import { decodeVideo, latentFrames } from "../runtime/vae_stage.ts";
-import type { Tensor } from "../runtime/types.ts";
+import { stageOf } from "../runtime/bundle/bundle.ts";
+import { openStage } from "../runtime/core/stage.ts";
+import { slice } from "../runtime/core/tensor.ts";
+import { decodeVideo, latentFrames } from "../runtime/pipeline/vae_stage.ts";
+import type { Tensor } from "../runtime/core/types.ts";
 import { compare, type ParityCheck, type ParityEnv, type ParityResult, readAll } from "./_parity.ts";
-import type { Bundle } from "../runtime/bundle.ts";
+import type { Bundle } from "../runtime/bundle/bundle.ts";
 
 async function decodeOneChunk(bundle: Bundle, env: ParityEnv, z: Tensor, frames: number): Promise<Tensor> {
   const vae = stageOf(bundle, "vae");

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BundleError } from "../runtime/errors.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { BundleError } from "../runtime/core/errors.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 import { builtins, resolvePlugin } from "../builtins.ts";
 import { tdtmOperators } from "../plugins/tdtm.ts";
 import { ROOT } from "./_bundles.ts";

@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Bundle, loadBundle, stageOf } from "../runtime/bundle.ts";
-import { local } from "../runtime/executor_local.ts";
-import { gaussianNoise } from "../runtime/rng.ts";
-import { encodeText } from "../runtime/text_stage.ts";
+import { type Bundle, loadBundle, stageOf } from "../runtime/bundle/bundle.ts";
+import { local } from "../runtime/local/executor_local.ts";
+import { gaussianNoise } from "../runtime/core/rng.ts";
+import { encodeText } from "../runtime/pipeline/text_stage.ts";
 import type {
   Executor,
   MemoryScheduler,
@@ -20,13 +20,13 @@ import type {
   StepCache,
   Tensor,
   TokenOp,
-} from "../runtime/types.ts";
+} from "../runtime/core/types.ts";
 import { euler } from "../samplers/euler.ts";
-import { rflowTimesteps } from "../runtime/timesteps.ts";
+import { rflowTimesteps } from "../runtime/core/timesteps.ts";
 import { resident } from "../schedulers/resident.ts";
 import { ROOT } from "./_bundles.ts";
 import { denoiseWith, type DenoiseWithResult } from "./_denoise_with.ts";
-import { instantiate } from "../runtime/registry.ts";
+import { instantiate } from "../runtime/core/registry.ts";
 
 /** The default model's denoiser inputs for one prompt (text encoded by the bundle), at 17 frames 64x64. */
 export interface CacheInputs {

@@ -3,8 +3,8 @@
  * recipe, building it under an exclusive file lock so test files running in parallel build it once.
  */
 import { join } from "node:path";
-import { resolveBundleDir } from "../runtime/fallback_bundle.ts";
-import { loadRecipe } from "../runtime/recipe.ts";
+import { resolveBundleDir } from "../runtime/cli/fallback_bundle.ts";
+import { loadRecipe } from "../runtime/recipe/recipe.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
 

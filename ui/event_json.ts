@@ -4,7 +4,7 @@
  * @module
  */
 import { encodeBase64 } from "./_base64.ts";
-import type { RunEvent } from "../runtime/types.ts";
+import type { RunEvent } from "../runtime/core/types.ts";
 
 /** A {@link RunEvent} as sent over SSE (`preview.png` is base64 text). */
 export type RunEventJson =

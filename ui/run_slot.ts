@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Emit, RunEvent } from "../runtime/types.ts";
+import type { Emit, RunEvent } from "../runtime/core/types.ts";
 
 /** Where a run stands. */
 export type RunStatus = "running" | "done" | "error" | "cancelled";

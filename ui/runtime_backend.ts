@@ -8,15 +8,15 @@
 import { basename } from "node:path";
 import { readdirSync, realpathSync } from "node:fs";
 import { z } from "zod";
-import { OdsoraError } from "../runtime/errors.ts";
-import { generate } from "../runtime/pipeline.ts";
-import { loadRecipe, type PluginSpec, type Recipe } from "../runtime/recipe.ts";
-import type { PluginKind } from "../runtime/types.ts";
+import { OdsoraError } from "../runtime/core/errors.ts";
+import { generate } from "../runtime/pipeline/pipeline.ts";
+import { loadRecipe, type PluginSpec, type Recipe } from "../runtime/recipe/recipe.ts";
+import type { PluginKind } from "../runtime/core/types.ts";
 import { type Backend, RequestError } from "./app.ts";
 import { RecipeName, type RunRequest } from "./run_request.ts";
 import { recipeFile } from "./safe_path.ts";
 import { builtins } from "../builtins.ts";
-import { withFallbackBundle } from "../runtime/fallback_bundle.ts";
+import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 
 /** A plugin reference as the form shows it. */
 export interface PluginChoice {

@@ -182,3 +182,9 @@ def _ids(tok) -> np.ndarray:
     from export.train.default_model import TEXT_MAX_LENGTH
     from export.world.tokenizer_words import encode
     return encode(tok, ["a red circle moving left on a black background", "blue square , gray"], TEXT_MAX_LENGTH)[0].numpy()
+
+
+def test_bundle_provenance_names_both_stages_of_a_bucket_checkpoint(trained: dict) -> None:
+    from export.train.export_default import steps_text
+    assert steps_text(load_checkpoint(trained["root"] / "a/dit.pt")) == "3 DiT steps"
+    assert steps_text(load_checkpoint(trained["root"] / "c/dit.pt")) == "3 DiT steps on 17-frame clips + 2 on buckets"

@@ -16,7 +16,8 @@ from export.train import default_model as dm
 from export.onnx.bundle import write_bundle
 from export.onnx.builders import complete_text_stage, describe
 from export.onnx.denoiser import export_denoiser, write_null_caption
-from export.train.dit_latents import training_latents
+from export.train.buckets import BUCKETS
+from export.train.dit_latents import bucket_latents, training_latents
 from export.onnx.preview_fit import fit_preview
 from export.onnx.text import export_text
 from export.world.tokenizer_words import save_tokenizer
@@ -38,6 +39,21 @@ def vae_export_config(vae: torch.nn.Module) -> dict:
             "micro_frame_size": dm.CHUNK_FRAMES, "micro_batch_size": dm.SPATIAL_MICRO_BATCH}
 
 
+def preview_training_latents(vae: torch.nn.Module, ck: dict, n: int = 16) -> torch.Tensor:
+    """The first `n` cached training latents the preview is fitted on: the first bucket's (the default
+    length) for a bucket checkpoint, else the stage-1 clips'."""
+    if ck.get("stage") == "buckets":
+        return bucket_latents(vae, 0, BUCKETS, ck["clips"], ck["seed"], torch.device("cpu"))[:n]
+    return training_latents(vae, ck["clips"], ck["seed"], torch.device("cpu"))[:n]
+
+
+def steps_text(ck: dict) -> str:
+    """The DiT's training steps as the bundle's provenance says them (both stages for a bucket checkpoint)."""
+    if ck.get("stage") == "buckets" and ck.get("init"):
+        return f"{ck['init']['step']} DiT steps on 17-frame clips + {ck['step']} on buckets"
+    return f"{ck['step']} DiT steps"
+
+
 def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) -> dict:
     """Write the bundle at `out` (atomically) and return its manifest."""
     vae = load_vae(vae_path)
@@ -47,7 +63,7 @@ def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) 
     t5_src = WeightSource.from_tensors(t5.state_dict())
     vae_src = WeightSource.from_tensors(vae.state_dict())
     text_cfg = {**dm.t5_config(tok.get_vocab_size()), "max_length": dm.TEXT_MAX_LENGTH}
-    preview_latents = training_latents(vae, ck["clips"], ck["seed"], torch.device("cpu"))[:16]
+    preview_latents = preview_training_latents(vae, ck)
 
     def build(tmp: Path) -> dict:
         save_tokenizer(tok, tmp / "tokenizer.json")
@@ -61,9 +77,11 @@ def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) 
                 "null_caption": null, "video": VIDEO}
 
     detail = (f"odsora default model trained on the synthetic world: export/train/vae.py + export/train/dit.py, "
-              f"seed {ck['seed']}, {step} DiT steps ({'EMA' if ema else 'raw'} weights)")
+              f"seed {ck['seed']}, {steps_text(ck)} ({'EMA' if ema else 'raw'} weights)")
     provenance = {"checkpoints": {"vae": str(vae_path), "dit": str(dit_path)}, "seed": ck["seed"], "steps": step,
                   "weights": "ema" if ema else "raw"}
+    if ck.get("stage") == "buckets" and ck.get("init"):
+        provenance["stages"] = {"clips_17": ck["init"]["step"], "buckets": step}
     return write_bundle(out, build, name="default", source_kind="trained", detail=detail, provenance=provenance)
 
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             raise TrainError(f"Cannot resume '{args.out}': it was trained with seed '{ck.get('seed')}', not '{args.seed}'")
         vae.load_state_dict(ck["model"])
         if ck.get("done"):
-            if ck.get("bucket_step", 0) < args.bucket_steps:
+            if ck.get("bucket_step", 0) < args.bucket_steps or ck.get("bucket_optimizer") is not None:
                 bucket_phase(vae.to(device), ck, args, device, log)
             else:
                 log(event="done", detail=f"'{args.out}' is already fully trained; use --fresh to start over")
@@ -191,6 +191,7 @@ def bucket_phase(vae: VideoAutoencoderPipeline, ck: dict, args: argparse.Namespa
         if time.time() - last_save > args.save_minutes * 60 or step == args.bucket_steps:
             save()
             last_save = time.time()
+    save()  # also when resumed at or past --bucket-steps (a shortened phase ends here, without its optimizer)
     vae.eval()
     log(phase="buckets", event="end", psnr_db={b.name: round(bucket_psnr(vae, args.seed, i, device, VAE_BUCKETS), 2)
                                                for i, b in enumerate(VAE_BUCKETS)})

@@ -16,7 +16,7 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../../runtime/registry.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 
 const options = z.object({
   /** Reuse every n-th call (0 = never). */

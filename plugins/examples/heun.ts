@@ -42,7 +42,7 @@ export type HeunOptions = z.infer<typeof heunOptions>;
  * @example
  * ```ts
  * import { sampleHeun } from "./heun.ts";
- * import { fromArray, full } from "../../runtime/tensor.ts";
+ * import { fromArray, full } from "../../runtime/core/tensor.ts";
  * const model = (x: ReturnType<typeof full>) => Promise.resolve(full(x.dims, 1));
  * const out = await sampleHeun(model, fromArray([1], [0]), { timesteps: [1000, 500], onDecision() {} }, { finalEuler: true });
  * console.assert(Math.abs(out.data[0] - 1) < 1e-6);

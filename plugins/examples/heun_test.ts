@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { fromArray, tensor } from "../../runtime/tensor.ts";
-import type { ModelFn } from "../../runtime/types.ts";
+import { fromArray, tensor } from "../../runtime/core/tensor.ts";
+import type { ModelFn } from "../../runtime/core/types.ts";
 import { plugin } from "./heun.ts";
 import { sampleRecorded } from "../../samplers/_test_fields.ts";
-import { instantiate } from "../../runtime/registry.ts";
+import { instantiate } from "../../runtime/core/registry.ts";
 
 const linear = (c: number, log: number[]): ModelFn => (x, t) => {
   log.push(t);

@@ -10,17 +10,17 @@
 import { parseArgs } from "node:util";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadBundle, stageOf } from "../../runtime/bundle.ts";
-import { denoise } from "../../runtime/denoise.ts";
-import { local } from "../../runtime/executor_local.ts";
-import { resolveBundleDir } from "../../runtime/fallback_bundle.ts";
-import { loadRecipe } from "../../runtime/recipe.ts";
-import { instantiate } from "../../runtime/registry.ts";
-import { gaussianNoise } from "../../runtime/rng.ts";
-import { openStage } from "../../runtime/stage.ts";
-import { encodeText } from "../../runtime/text_stage.ts";
-import type { StepCache } from "../../runtime/types.ts";
-import { planVideo } from "../../runtime/video_size.ts";
+import { loadBundle, stageOf } from "../../runtime/bundle/bundle.ts";
+import { denoise } from "../../runtime/core/denoise.ts";
+import { local } from "../../runtime/local/executor_local.ts";
+import { resolveBundleDir } from "../../runtime/cli/fallback_bundle.ts";
+import { loadRecipe } from "../../runtime/recipe/recipe.ts";
+import { instantiate } from "../../runtime/core/registry.ts";
+import { gaussianNoise } from "../../runtime/core/rng.ts";
+import { openStage } from "../../runtime/core/stage.ts";
+import { encodeText } from "../../runtime/pipeline/text_stage.ts";
+import type { StepCache } from "../../runtime/core/types.ts";
+import { videoSize } from "../../runtime/pipeline/video_size.ts";
 import { euler } from "../../samplers/euler.ts";
 import { resident } from "../../schedulers/resident.ts";
 import { readPrompts } from "../../eval/prompt_file.ts";
@@ -107,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
       `Cannot write the default polynomial: bundle '${bundle.dir}' is not models/default (use the printed line)`,
     );
   }
-  const size = planVideo(recipe, bundle, () => {});
+  const size = videoSize(recipe, bundle, () => {});
   const executor = local.create(local.options.parse({ threads: 1 }));
   const samples: Sample[] = [];
   try {

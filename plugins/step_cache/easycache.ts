@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../../runtime/registry.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 import { inputOf, meanAbs, meanAbsDiff } from "./signals.ts";
 
 /** Options of the `easycache` step cache. */

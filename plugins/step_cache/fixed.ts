@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../../runtime/registry.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 
 /** Options of the `fixed` step cache. */
 export const fixedCacheOptions = z.object({

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PluginDefinition } from "../../runtime/types.ts";
+import type { PluginDefinition } from "../../runtime/core/types.ts";
 import { easycache } from "./easycache.ts";
 import { fixedCache } from "./fixed.ts";
 import { teacache } from "./teacache.ts";

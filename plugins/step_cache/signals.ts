@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Tensor, TensorMap } from "../../runtime/types.ts";
+import type { Tensor, TensorMap } from "../../runtime/core/types.ts";
 
 /** How many leading samples of a batch of `b` are the conditional half of a CFG batch (all when b is odd). */
 export function condSamples(b: number): number {

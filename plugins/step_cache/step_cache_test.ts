@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { tensor } from "../../runtime/tensor.ts";
-import type { PluginDefinition, StepCacheQuery, TensorMap } from "../../runtime/types.ts";
+import { tensor } from "../../runtime/core/tensor.ts";
+import type { PluginDefinition, StepCacheQuery, TensorMap } from "../../runtime/core/types.ts";
 import { easycache } from "./easycache.ts";
 import { fixedCache } from "./fixed.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
 import { teacache } from "./teacache.ts";
-import { instantiate } from "../../runtime/registry.ts";
+import { instantiate } from "../../runtime/core/registry.ts";
 
 /** Signals of a [2, T=2, 1, 1, C=2] `h` (both CFG halves equal) and a per-frame `t_mlp` [2, 2, 12]. */
 function signals(h: number[], shift = 0, scale = 0): TensorMap {

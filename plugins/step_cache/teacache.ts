@@ -10,7 +10,7 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin } from "../../runtime/registry.ts";
+import { definePlugin } from "../../runtime/core/registry.ts";
 import { modulatedInput, polyval, relL1 } from "./signals.ts";
 import fitted from "./teacache_fit.json" with { type: "json" };
 
