@@ -209,7 +209,7 @@ Deno.test("loopback_device.ts and pair.ts CLIs: pair with the default KDF, keys 
   const script = join(import.meta.dirname!, "loopback_device.ts");
   const run = (file: string, args: string[]) =>
     new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", join(import.meta.dirname!, file), ...args],
+      args: ["run", "-A", "--quiet", join(import.meta.dirname!, file), ...args],
       stdout: "piped",
       stderr: "piped",
     })

@@ -13,7 +13,7 @@ const RECIPE = join(ROOT, "recipes/default.yaml");
 
 async function batch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(ROOT, "batch/batch.ts"), ...args],
+    args: ["run", "-A", "--quiet", join(ROOT, "batch/batch.ts"), ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

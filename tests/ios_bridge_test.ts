@@ -18,7 +18,7 @@ const RECIPE = join(ROOT, "recipes", "default.yaml");
 
 async function host(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
+    args: ["run", "-A", "--quiet", ...args],
     stdout: "piped",
     stderr: "piped",
   })
