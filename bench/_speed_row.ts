@@ -16,6 +16,7 @@ import {
   type RunMemoryReport,
 } from "../runtime/core/run_memory.ts";
 import { openStage } from "../runtime/core/stage.ts";
+import type { DenoiseInputs as CoreDenoiseInputs } from "../runtime/core/denoise.ts";
 import type {
   MemoryScheduler,
   Plan,
@@ -28,15 +29,7 @@ import type {
 import { setupSpan, timelineOf } from "./timeline.ts";
 
 /** The denoiser inputs every row shares. */
-export interface DenoiseInputs {
-  noise: Tensor<"float32">;
-  y: Tensor<"float32">;
-  yMask: Tensor;
-  yNull: Tensor<"float32">;
-  timesteps: readonly number[];
-  fps: number;
-  height: number;
-  width: number;
+export interface DenoiseInputs extends CoreDenoiseInputs {
   cfgScale: number;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Bundle, loadBundle } from "../runtime/bundle/bundle.ts";
-import { denoise } from "../runtime/core/denoise.ts";
+import { denoise, type DenoiseInputs } from "../runtime/core/denoise.ts";
 import { local } from "../runtime/local/executor_local.ts";
 import { availableBytes } from "../runtime/core/memory.ts";
 import { openStage } from "../runtime/core/stage.ts";
@@ -21,7 +21,7 @@ import type {
 } from "../runtime/core/types.ts";
 
 /** What {@link denoiseWith} needs besides the bundle. */
-export interface DenoiseWithOptions {
+export interface DenoiseWithOptions extends DenoiseInputs {
   sampler: Sampler;
   tokenOps?: readonly TokenOp[];
   stepCache?: StepCache | null;
@@ -29,15 +29,7 @@ export interface DenoiseWithOptions {
   budgetBytes?: number | null;
   /** Working memory of one block inference (per block name or one figure), as the planner sees it. */
   workBytes?: number | Readonly<Record<string, number>>;
-  noise: Tensor<"float32">;
-  y: Tensor<"float32">;
-  yMask: Tensor;
-  yNull: Tensor<"float32">;
-  timesteps: readonly number[];
   cfgScale?: number;
-  fps: number;
-  height: number;
-  width: number;
   /** An executor to reuse; by default a fresh local one (1 thread per lane) that is closed at the end. */
   executor?: Executor;
   threads?: number;

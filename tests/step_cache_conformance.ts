@@ -26,20 +26,13 @@ import { rflowTimesteps } from "../runtime/core/timesteps.ts";
 import { resident } from "../schedulers/resident.ts";
 import { ROOT } from "./_bundles.ts";
 import { denoiseWith, type DenoiseWithResult } from "./_denoise_with.ts";
+import type { DenoiseInputs } from "../runtime/core/denoise.ts";
 import { instantiate } from "../runtime/core/registry.ts";
 
 /** The default model's denoiser inputs for one prompt (text encoded by the bundle), at 17 frames 64x64. */
-export interface CacheInputs {
+export interface CacheInputs extends DenoiseInputs {
   bundle: Bundle;
   executor: Executor;
-  noise: Tensor<"float32">;
-  y: Tensor<"float32">;
-  yMask: Tensor;
-  yNull: Tensor<"float32">;
-  timesteps: readonly number[];
-  fps: number;
-  height: number;
-  width: number;
 }
 
 /**

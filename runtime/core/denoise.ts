@@ -63,6 +63,12 @@ export interface DenoiseOptions extends Pick<RunContext, "emit" | "signal"> {
   signal?: AbortSignal;
 }
 
+/** The tensors and sizes a denoise run starts from (what text encoding and the noise give it). */
+export type DenoiseInputs = Pick<
+  DenoiseOptions,
+  "noise" | "y" | "yMask" | "yNull" | "timesteps" | "fps" | "height" | "width"
+>;
+
 const dimsOf = (t: Tensor) => `'${JSON.stringify(t.dims)}'`;
 
 /** Compose the token ops' operators for one step: identity when all are null, else chained products. */
