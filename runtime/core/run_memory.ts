@@ -297,6 +297,39 @@ export function openStageMemory(
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /**
+ * The budget of an adaptive stage's first pass: the least that the scheduler plans the stage with (one
+ * block at a time, when it streams), so that each block's load and run is measured alone. It starts from
+ * the largest block plus the largest working memory (a lane keeps its largest run's working memory, as
+ * the schedulers count it) and the first lane, and takes the scheduler's own need where that is more (its
+ * BudgetError names it). A scheduler that cannot plan within the whole budget gets the whole budget (its
+ * plan then refuses the stage before any work).
+ *
+ * @example
+ * ```ts ignore
+ * const first = firstPassBudget(scheduler, info, memory.planBudget(0));
+ * planStage(scheduler, info, first).resident.length; // 0 for a streaming scheduler
+ * ```
+ */
+export function firstPassBudget(scheduler: MemoryScheduler, info: StageInfo, full: Budget): Budget {
+  if (full.bytes === null || info.blocks.length === 0) return full;
+  const laneFirst = (full.lanesRunning ?? 0) >= 1 ? 0 : full.laneBytes ?? 0;
+  let bytes = Math.max(...info.blocks.map((b) => b.bytes)) +
+    Math.max(0, ...info.blocks.map((b) => b.workBytes)) + laneFirst;
+  // twice at most: the scheduler's stated need either plans or the scheduler cannot stream this stage
+  for (let attempt = 0; attempt < 2 && bytes < full.bytes; attempt++) {
+    try {
+      planStage(scheduler, info, { ...full, bytes });
+      return { ...full, bytes };
+    } catch (e) {
+      if (!(e instanceof BudgetError)) throw e;
+      if (!(e.neededBytes > bytes)) break;
+      bytes = e.neededBytes;
+    }
+  }
+  return full;
+}
+
+/**
  * Measure, then adapt (On-device Sora §6.2's dynamic loading) for a stage of many passes. The first pass
  * runs the smallest plan the scheduler makes (one block at a time, when it streams), and each block's load
  * and run is measured alone: its peak over what the stage held before it. After that pass the stage is
@@ -326,19 +359,7 @@ export function adaptiveStage(
   adapt(o: { pass: number; plan: Plan; stage: StageInfo }): Plan | null;
 } {
   const full = stageMemory.budgetFor(fixedBytes);
-  let firstBudget = full;
-  if (full.bytes !== null) {
-    const laneFirst = (full.lanesRunning ?? 0) >= 1 ? 0 : full.laneBytes ?? 0;
-    const smallest = Math.max(...info.blocks.map((b) => b.bytes + b.workBytes)) + laneFirst;
-    try {
-      if (smallest < full.bytes) {
-        planStage(scheduler, info, { ...full, bytes: smallest });
-        firstBudget = { ...full, bytes: smallest };
-      }
-    } catch (e) {
-      if (!(e instanceof BudgetError)) throw e; // this scheduler cannot stream: plan with the whole budget
-    }
-  }
+  const firstBudget = firstPassBudget(scheduler, info, full);
   const cost = new Map<string, number>();
   let outside = 0;
   let predicted = 0;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BudgetError } from "./errors.ts";
-import { RunMemory, summarize } from "./run_memory.ts";
+import { firstPassBudget, RunMemory, summarize } from "./run_memory.ts";
 import type { Executor, Plan } from "./types.ts";
 
 Deno.test("RunMemory measures added RSS over its start and keeps the peak across nested windows", () => {
@@ -69,4 +69,35 @@ Deno.test("summarize() reads lanes, resident blocks and prefetch off a plan", ()
     peakBytes: 10,
     budgetBytes: 20,
   });
+});
+
+Deno.test("firstPassBudget streams one block at a time when the largest block and the largest run differ", async () => {
+  const { ciDl } = await import("../../schedulers/ci_dl.ts");
+  const { resident } = await import("../../schedulers/resident.ts");
+  const { instantiate } = await import("./registry.ts");
+  const { planStage } = await import("./stage.ts");
+  const mb = 2 ** 20;
+  // the largest block (a) is not the one with the largest working memory (b): a + b's work is the least
+  const info = {
+    stage: "denoiser" as const,
+    passes: 3,
+    blocks: [
+      { name: "a", bytes: 82 * mb, workBytes: 30 * mb },
+      { name: "b", bytes: 81 * mb, workBytes: 48 * mb },
+      { name: "c", bytes: 81 * mb, workBytes: 31 * mb },
+      { name: "d", bytes: 20 * mb, workBytes: 8 * mb },
+    ],
+  };
+  const full = { bytes: 300 * mb, laneBytes: 0, lanesRunning: 0 };
+  const scheduler = instantiate(ciDl, {});
+  const first = firstPassBudget(scheduler, info, full);
+  assert(first.bytes !== null && first.bytes >= 130 * mb && first.bytes < 300 * mb, `${first.bytes}`);
+  const plan = planStage(scheduler, info, first);
+  assert.deepEqual([plan.resident.length, plan.lanes], [0, 1]);
+  // with the whole budget the same scheduler prefetches or keeps blocks: not the least plan
+  const whole = planStage(scheduler, info, full);
+  assert(whole.resident.length + whole.lanes > 1);
+  // a scheduler that cannot stream gets the whole budget (its plan then refuses or fits as a whole)
+  assert.deepEqual(firstPassBudget(instantiate(resident, {}), info, full), full);
+  assert.deepEqual(firstPassBudget(scheduler, info, { bytes: null }), { bytes: null });
 });
