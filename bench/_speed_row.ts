@@ -77,14 +77,21 @@ export async function runRow(
   bundle: Bundle,
   plugins: RowPlugins,
   inputs: DenoiseInputs,
-  options: { threads: number; workBytes?: Readonly<Record<string, number>> },
+  options: {
+    threads: number;
+    workBytes?: Readonly<Record<string, number>>;
+    /** The local executor's `prepack` (default `kept`: pre-pack the blocks a plan keeps, stream the rest unpacked). */
+    prepack?: boolean | "kept";
+  },
 ): Promise<RowRun> {
   // One budget for the row: what it adds over the RSS at its start, lanes and all (runtime/core/run_memory.ts).
   const memory = new RunMemory(plugins.budgetBytes, availableBytes());
   const events: RunEvent[] = [];
   const emit = (e: RunEvent) => void events.push(e);
   const origin = performance.now();
-  const executor = local.create(local.options.parse({ threads: options.threads }));
+  const executor = local.create(
+    local.options.parse({ threads: options.threads, prepack: options.prepack ?? "kept" }),
+  );
   let run: { latent: Tensor<"float32">; calls: number };
   let plan: Plan;
   let passesMs: number;

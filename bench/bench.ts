@@ -50,6 +50,7 @@ const OPTIONS = {
   tokens: { type: "string", default: "20" },
   steps: { type: "string", default: "30" },
   threads: { type: "string", default: "1" },
+  prepack: { type: "string", default: "kept" },
   rows: { type: "string" },
   "quality-bundle": { type: "string", default: join(ROOT, "models", "default") },
   "quality-recipe": { type: "string", default: join(ROOT, "recipes", "default.yaml") },
@@ -63,7 +64,8 @@ const OPTIONS = {
 
 /** Usage text of `deno task bench`. */
 const USAGE = `usage: deno task bench [--bundle DIR] [--pairs N] [--latent T,H,W] [--frames N] [--tokens N]
-                       [--steps N] [--threads N] [--rows a,b] [--quality-bundle DIR] [--quality-recipe FILE]
+                       [--steps N] [--threads N] [--prepack kept|true|false] [--rows a,b]
+                       [--quality-bundle DIR] [--quality-recipe FILE]
                        [--out bench/report.json] [--timeline bench/timeline.json]
                        [--engine inline|local|ray] [--workers N] [--address ADDR] [--help]
 
@@ -71,6 +73,8 @@ Speed and memory rows run the denoiser of --bundle (default: STDiT3-XL with rand
 quality rows (SSIM/PSNR vs the baseline's video) run --quality-bundle (default: models/default) first, and a
 dynamic-LPL row's speed run leaps where dynamic LPL leapt on that trained model. --engine local|ray runs the
 quality rows on \`deno task batch\`'s worker processes or on Ray (same videos; inline: in this process).
+--prepack: the speed rows' local executor pre-packs the blocks a plan keeps (kept), every block (true:
+streamed ones too, on their loading lane), or none.
 Rows: ${ROWS.map((r) => r.name).join(", ")} (the baseline always runs).`;
 
 const parsed = (() => {
@@ -137,6 +141,11 @@ const shape = {
   tokens: Number(args.tokens),
 };
 const threads = Number(args.threads);
+const prepackArg = args.prepack;
+if (!["kept", "true", "false"].includes(prepackArg)) {
+  fail(`Cannot read --prepack '${prepackArg}': use kept, true or false`);
+}
+const prepack = prepackArg === "kept" ? "kept" : prepackArg === "true";
 const wanted = args.rows ? new Set(["baseline", ...args.rows.split(",")]) : null;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.name));
 
@@ -205,7 +214,7 @@ for (const row of rows) {
   };
   const streaming = row.scheduler.name !== "resident";
   const before: Capacity | null = streaming ? await probeCapacity() : null;
-  const r = await runRow(sized, plugins, inputs, { threads, workBytes }).catch((e: unknown) => {
+  const r = await runRow(sized, plugins, inputs, { threads, workBytes, prepack }).catch((e: unknown) => {
     // A budget no plan can hold is the row's result (the run refused it), not the bench's failure.
     if (e instanceof BudgetError && row.name !== "baseline") {
       refused.push({ name: row.name, budget_bytes: budgetBytes, message: e.message });
@@ -282,6 +291,7 @@ const report = {
   settings: {
     ...shape,
     threads,
+    prepack,
     bundle: bundleLabel,
     work_bytes: workBytes,
     stage_bytes: stageBytes,

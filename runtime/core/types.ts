@@ -320,9 +320,9 @@ export interface BlockRef {
    */
   sparse?: boolean;
   /**
-   * The run's memory budget counts this block as it measured it: an executor loads it without pre-packed
-   * weight copies and hands the memory it frees back to the OS when it unloads (so that freed heap does
-   * not pile up across the streamed blocks outside the plan).
+   * The run's memory budget counts this block as it measured it: when it unloads, an executor collects
+   * the garbage of the lane that ran it and hands freed weight copies back to the OS (so that freed heap
+   * does not pile up across the streamed blocks outside the plan).
    */
   budgeted?: boolean;
 }

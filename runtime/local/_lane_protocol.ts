@@ -29,7 +29,7 @@ export interface LaneSessionOptions {
 export type LaneCall =
   | { op: "load"; path: string; options: LaneSessionOptions }
   | { op: "run"; session: number; feeds: Record<string, WireTensor> }
-  | { op: "unload"; session: number; trim: boolean | "always" }
+  | { op: "unload"; session: number; trim: boolean | "always"; collect?: boolean }
   | { op: "ready" }
   | { op: "close" };
 

@@ -149,8 +149,7 @@ export class LocalExecutor implements Executor {
     const name = `${ref.stage}/${ref.name}`;
     const lane = this.#lane(ref.lane);
     const { threads, arena, trim, optimization, prepack } = this.#options;
-    const packs = ((prepack ?? "kept") === "kept" ? !ref.transient : prepack === true) &&
-      ref.budgeted !== true;
+    const packs = (prepack ?? "kept") === "kept" ? !ref.transient : prepack === true;
     const sparse = ref.sparse === true;
     const options = {
       threads,
@@ -191,7 +190,11 @@ export class LocalExecutor implements Executor {
     return out;
   }
 
-  /** Release the block's session (and trim the heap unless `trim: false`). */
+  /**
+   * Release the block's session (and trim the heap unless `trim: false`). A budgeted block's lane also
+   * collects its garbage and trims after pre-packed weights even under `trim: false` (their heap copies
+   * would stay in the process outside the plan); its working memory stays with the lane, as plans count it.
+   */
   async unload(block: LoadedBlock): Promise<void> {
     const entry = this.#loaded.get(block.id);
     if (!entry) return;
@@ -199,7 +202,12 @@ export class LocalExecutor implements Executor {
     const name = `${block.ref.stage}/${block.ref.name}`;
     await this.#call(
       entry.lane,
-      { op: "unload", session: entry.session, trim: block.ref.budgeted ? "always" : this.#options.trim },
+      {
+        op: "unload",
+        session: entry.session,
+        trim: block.ref.budgeted && this.#options.trim === false ? true : this.#options.trim,
+        collect: block.ref.budgeted === true,
+      },
       `unload block '${name}'`,
       name,
     );

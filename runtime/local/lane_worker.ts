@@ -125,7 +125,7 @@ async function handle(req: LaneRequest): Promise<void> {
       // Every unload of a budgeted run also collects this worker's garbage (the run's tensors, the session's
       // wrappers) where the process exposes `gc` (`--v8-flags=--expose-gc`, as `deno task run` does): left
       // to V8, the heap grows pass by pass outside any plan.
-      if (req.trim === "always") collectGarbage();
+      if (req.collect || req.trim === "always") collectGarbage();
       if (req.trim === "always" || (req.trim && wasPacked)) mallocTrim();
       scope.postMessage({ id: req.id, ok: true });
       return;
