@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { BUNDLE_SCHEMA, type Manifest } from "./bundle_types.ts";
+import { BUNDLE_SCHEMA, type Manifest } from "../core/manifest.ts";
 
 const dim = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const io = z.object({
