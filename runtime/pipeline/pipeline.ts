@@ -299,7 +299,7 @@ async function writeStep(
       }`,
     );
   }
-  const { locate: _locate, ...recipeData } = recipe;
+  const { origins: _origins, ...recipeData } = recipe; // where keys came from: for messages, not the report
   const report = await writePendingJson(
     pending,
     `${recipe.output.name}.json`,
