@@ -95,6 +95,8 @@ export interface BundleSource {
   /** trained: training steps of the DiT checkpoint and which weights ("ema" or "raw"). */
   steps?: number;
   weights?: string;
+  /** A model trained in stages: the steps of each (`{ clips_17: 14000, buckets: 6500 }`). */
+  training?: Record<string, number>;
 }
 
 /** The manifest `bundle.json` as parsed (absent stages are `null`). */
