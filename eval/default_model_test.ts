@@ -10,7 +10,7 @@ import { readWorld, slowestDisplacement } from "./world.ts";
 
 const ROOT = join(import.meta.dirname!, "..");
 
-Deno.test("the default bundle turns a prompt into a clip whose analyzed colour, shape and motion match it", async () => {
+Deno.test("the default bundle turns a prompt into a clip of the recipe's length whose analyzed colour, shape and motion match it", async () => {
   assert.ok(
     existsSync(join(ROOT, "models", "default", "bundle.json")),
     "models/default is the shipped bundle",
@@ -24,12 +24,13 @@ Deno.test("the default bundle turns a prompt into a clip whose analyzed colour, 
         "output.formats": ["png"],
       },
     });
+    const frames = recipe.frames ?? 17;
     const result = await generate(recipe, { registry: builtins });
     assert.deepEqual(result.warnings, []);
-    assert.deepEqual(result.video.dims, [1, 3, 17, 64, 64]);
+    assert.deepEqual(result.video.dims, [1, 3, frames, 64, 64]);
     const world = await readWorld(join(ROOT, "models", "default", "world.json"));
     const got = analyzeClip(framesFromVideo(result.video, 0), {
-      minDisplacement: slowestDisplacement(world, 17) / 2,
+      minDisplacement: slowestDisplacement(world, frames) / 2,
     });
     assert.deepEqual(
       { color: got.color, shape: got.shape, motion: got.motion, background: got.background },

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Bundle } from "../runtime/bundle/bundle_types.ts";
+import type { Bundle } from "../runtime/core/manifest.ts";
 import { pairingCode, PBKDF2_ITERATIONS } from "./crypto.ts";
 import type { KeyStore } from "./keys.ts";
 import { ProtocolError } from "./protocol.ts";

@@ -30,10 +30,10 @@ export interface CliRun {
   lines: string[];
 }
 
-/** Run `deno run -A runtime/cli/cli.ts ARGS` as a subprocess (no stdin, not a TTY). */
+/** Run `deno run -A main.ts ARGS` as a subprocess (no stdin, not a TTY). */
 export async function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", join(ROOT, "runtime", "cli", "cli.ts"), ...args],
+    args: ["run", "-A", "--quiet", join(ROOT, "main.ts"), ...args],
     cwd: options.cwd ?? ROOT,
     env: options.env,
     stdin: "null",

@@ -116,7 +116,7 @@ Deno.test({
         args: [
           "run",
           "-A",
-          join(ROOT, "runtime/cli/cli.ts"),
+          join(ROOT, "main.ts"),
           RECIPE,
           "--prompt",
           first,

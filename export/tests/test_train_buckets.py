@@ -26,18 +26,30 @@ def test_every_bucket_renders_its_size_and_the_worlds_speed_per_frame(bi: int) -
     cfg = bucket_world(b)
     for i in range(40):
         spec = bucket_spec(3, bi, i)
-        frames = render(spec)
+        frames = render(spec, b.frame_indices)
         assert frames.shape == (b.frames, b.height, b.width, 3)
         for o in spec.objects:
             dx, dy = o.end[0] - o.start[0], o.end[1] - o.start[1]
             ux, uy = MOTIONS[o.motion]
-            speed = (dx * ux + dy * uy) / max(b.frames - 1, 1)
+            # the world's speed per scene frame; a clip at interval k moves k times as far between its frames
+            speed = (dx * ux + dy * uy) / max(b.scene_frames - 1, 1)
             if b.frames > 1:
                 assert cfg.speed_range[0] - 1e-6 <= speed <= cfg.speed_range[1] + 1e-6
             else:
                 assert (dx, dy) == (0.0, 0.0)
             for x, y in (o.start, o.end):
                 assert o.r <= x <= b.width - o.r and o.r <= y <= b.height - o.r
+
+
+def test_an_interval_bucket_shows_every_other_frame_of_a_longer_scene() -> None:
+    # TDTM's merged time axis of a 34-frame clip: 5 latent frames of a scene twice as long as 17 frames
+    b = next(b for b in BUCKETS if b.interval == 2)
+    assert (b.frames, b.scene_frames, b.frame_indices[:3], b.frame_indices[-1]) == (17, 33, [0, 2, 4], 32)
+    assert latent_frames(b.frames) == 5 and b.name == "17x64x64i2"
+    bi = BUCKETS.index(b)
+    spec = bucket_spec(1, bi, 0)
+    assert spec.frames == 33
+    assert np.array_equal(render(spec, b.frame_indices), render(spec)[::2])
 
 
 def test_buckets_draw_different_clips_and_the_same_clip_twice() -> None:

@@ -52,12 +52,14 @@ def bucket_latents(vae: VideoAutoencoderPipeline, bucket_index: int, buckets: tu
     b = buckets[bucket_index]
     key = f"b{bucket_index}_{b.name}_s{data_seed}_w{world_digest(bucket_world(b))}_n{clips}"
     return cached_latents(vae, lambda i: bucket_spec(data_seed, bucket_index, i, buckets), clips, device, key, log,
-                          batch)
+                          batch, frames=b.frame_indices)
 
 
 def cached_latents(vae: VideoAutoencoderPipeline, spec_of: Callable[[int], ClipSpec], clips: int,
-                   device: torch.device, key: str, log=print, batch: int = 16) -> torch.Tensor:
-    """Latents of clips spec_of(0..clips−1), cached in CACHE_DIR under the VAE's digest and `key`."""
+                   device: torch.device, key: str, log=print, batch: int = 16,
+                   frames: list[int] | None = None) -> torch.Tensor:
+    """Latents of clips spec_of(0..clips−1) (their `frames`, default all), cached in CACHE_DIR under the VAE's
+    digest and `key`."""
     path = CACHE_DIR / f"default_latents_{vae_digest(vae)}_{key}.pt"
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -65,7 +67,7 @@ def cached_latents(vae: VideoAutoencoderPipeline, spec_of: Callable[[int], ClipS
     out = []
     for start in range(0, clips, batch):
         specs = [spec_of(i) for i in range(start, min(start + batch, clips))]
-        x = video_tensor(np.stack([render(s) for s in specs])).to(device)
+        x = video_tensor(np.stack([render(s, frames) for s in specs])).to(device)
         out.append(encode_clips(vae, x).cpu())
         if (start // batch) % 25 == 0:
             log(event="encode", key=key, clips=start + len(specs), of=clips)

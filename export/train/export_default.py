@@ -81,7 +81,7 @@ def export_default(out: Path, vae_path: Path, dit_path: Path, ema: bool = True) 
     provenance = {"checkpoints": {"vae": str(vae_path), "dit": str(dit_path)}, "seed": ck["seed"], "steps": step,
                   "weights": "ema" if ema else "raw"}
     if ck.get("stage") == "buckets" and ck.get("init"):
-        provenance["stages"] = {"clips_17": ck["init"]["step"], "buckets": step}
+        provenance["training"] = {"clips_17": ck["init"]["step"], "buckets": step}  # steps of each training stage
     return write_bundle(out, build, name="default", source_kind="trained", detail=detail, provenance=provenance)
 
 

@@ -32,7 +32,7 @@ def bucket_step(vae: VideoAutoencoderPipeline, seed: int, step: int, device: tor
     rng, gen = step_rng(seed, BUCKET_PHASE, step)
     bi = pick_bucket(rng, buckets)
     specs = [bucket_spec(seed, bi, int(i), buckets) for i in rng.integers(0, 2**31 - 1, size=buckets[bi].batch)]
-    x = video_tensor(np.stack([render(s) for s in specs])).to(device)
+    x = video_tensor(np.stack([render(s, buckets[bi].frame_indices) for s in specs])).to(device)
     return clip_loss(vae, x, rng, gen, device, joint=True, pixel_frames=PIXEL_FRAMES)
 
 
@@ -42,7 +42,7 @@ def bucket_psnr(vae: VideoAutoencoderPipeline, seed: int, bucket_index: int, dev
     """Full encode → decode PSNR (dB) of `clips` validation clips of one bucket."""
     rng, _ = step_rng(seed, EVAL_PHASE, 2 + bucket_index)
     specs = [bucket_spec(seed + 1, bucket_index, int(i), buckets) for i in rng.integers(0, 2**31 - 1, size=clips)]
-    x = video_tensor(np.stack([render(s) for s in specs])).to(device)
+    x = video_tensor(np.stack([render(s, buckets[bucket_index].frame_indices) for s in specs])).to(device)
     rec = pipeline_decode(vae, encode_clips(vae, x), x.shape[2], chunk_latents=dm.CHUNK_LATENTS,
                           chunk_frames=dm.CHUNK_FRAMES, micro_batch=None)
     return psnr(rec, x)

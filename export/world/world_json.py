@@ -54,9 +54,11 @@ def write_world_json(path: Path, configs: Sequence[WorldConfig]) -> None:
 
 
 def trained_configs() -> list[WorldConfig]:
-    """The clip sizes the default model is trained on (its buckets, export/train/buckets.py)."""
+    """The clip sizes the default model is trained on at the world's frame rate (its buckets,
+    export/train/buckets.py; a bucket at a frame interval shows those scenes at a lower frame rate, so it adds
+    no clip size at the world's)."""
     from export.train.buckets import BUCKETS, bucket_world
-    return [bucket_world(b) for b in BUCKETS]
+    return [bucket_world(b) for b in BUCKETS if b.interval == 1]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { BUNDLE_SCHEMA, type Manifest } from "./bundle_types.ts";
+import { BUNDLE_SCHEMA, type Manifest } from "../core/manifest.ts";
 
 const dim = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const io = z.object({
@@ -94,6 +94,8 @@ const BundleSchema = z.looseObject({
     fixture: z.string().optional(),
     steps: z.number().int().nonnegative().optional(),
     weights: z.string().optional(),
+    /** A model trained in stages: the steps of each (`{ clips_17: 14000, buckets: 6500 }`). */
+    training: z.record(z.string(), z.number().int().nonnegative()).optional(),
   }),
   created: z.string(),
   text: TextStageSchema.nullable().optional().transform((v) => v ?? null),

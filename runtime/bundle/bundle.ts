@@ -1,17 +1,18 @@
 /**
- * Reading a bundle folder (schema `odsora.bundle/1`, see export/BUNDLE.md): the validated manifest,
- * typed, plus helpers for block paths, stages and the null caption.
+ * Reading a bundle folder (schema `odsora.bundle/1`, see export/BUNDLE.md): the validated manifest (its
+ * types and the stage / block-path lookups are `runtime/core/manifest.ts`'s, re-exported here) and the
+ * null caption.
  *
  * @module
  */
 import { isAbsolute, join, resolve } from "node:path";
 import { parseManifest } from "./_bundle_schema.ts";
-import { type Block, type Bundle, BUNDLE_SCHEMA, type Manifest } from "./bundle_types.ts";
+import { type Bundle, BUNDLE_SCHEMA } from "../core/manifest.ts";
 import { BundleError } from "../core/errors.ts";
 import { tensor } from "../core/tensor.ts";
-import type { StageName, Tensor } from "../core/types.ts";
+import type { Tensor } from "../core/types.ts";
 
-export * from "./bundle_types.ts";
+export * from "../core/manifest.ts";
 
 const BUILD_HINT = "build one with `scripts/py -m export random --config tiny --out DIR` " +
   "(or `scripts/py -m export opensora ...` from a checkpoint)";
@@ -93,23 +94,6 @@ export async function loadBundle(dir: string): Promise<Bundle> {
     }
   }
   return bundle;
-}
-
-/** Absolute path of a block's ONNX file (onnxruntime finds the external data beside it). */
-export function blockPath(bundle: Bundle, block: Block): string {
-  return isAbsolute(block.file) ? block.file : join(bundle.dir, block.file);
-}
-
-/** A stage of the bundle, or a BundleError naming the stage when the bundle lacks it. */
-export function stageOf<S extends StageName>(bundle: Bundle, stage: S): NonNullable<Manifest[S]> {
-  const spec = bundle[stage];
-  if (!spec) {
-    throw new BundleError(
-      `Cannot run stage '${stage}': bundle '${bundle.name}' at '${bundle.dir}' has no ${stage} stage`,
-      bundle.dir,
-    );
-  }
-  return spec as NonNullable<Manifest[S]>;
 }
 
 /** The null caption embedding [L, Cc] (`null_caption` or `text.null_caption`); BundleError if there is none. */

@@ -67,6 +67,19 @@ Deno.test("loadBundle() reads structured provenance, and bundles written before 
   await withManifest({ ...good, source: structured }, async (dir) => {
     assert.deepEqual((await loadBundle(dir)).source, structured);
   });
+  // what export/train/export_default.py writes for a model trained in stages
+  const trained = {
+    kind: "trained",
+    detail: "odsora default model",
+    checkpoints: { vae: "models/train/vae.pt", dit: "models/train/dit.pt" },
+    seed: 0,
+    steps: 6500,
+    weights: "ema",
+    training: { clips_17: 14000, buckets: 6500 },
+  };
+  await withManifest({ ...good, source: trained }, async (dir) => {
+    assert.deepEqual((await loadBundle(dir)).source, trained);
+  });
   const old = { kind: "checkpoint", detail: "stdit=a vae=b t5=c" };
   await withManifest({ ...good, source: old }, async (dir) => {
     assert.deepEqual((await loadBundle(dir)).source, old);

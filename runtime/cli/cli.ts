@@ -1,12 +1,13 @@
 /**
  * The command line: `deno task run RECIPE.yaml [options]`. Flags override recipe keys. Progress goes to
  * stderr, the written paths to stdout. Any error is one line on stderr and a non-zero exit code
- * (2: bad command line, 130: cancelled, 1: anything else), and no output file is left behind.
+ * (2: bad command line, 130: cancelled, 1: anything else), and no output file is left behind. The plugins
+ * come in as a registry: `main.ts` at the repository root hands it the built-ins.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { builtins } from "../../builtins.ts";
+import type { Registry } from "../core/registry.ts";
 import { withFallbackBundle } from "./fallback_bundle.ts";
 import { createProgress } from "./progress.ts";
 import { loadRecipe } from "../recipe/recipe.ts";
@@ -73,8 +74,16 @@ export function overridesFrom(values: Record<string, string | boolean | undefine
   return out;
 }
 
-/** Run the CLI with `args`; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
+/**
+ * Run the CLI with `args` and the plugins of `registry`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { builtins } from "../../builtins.ts";
+ * Deno.exit(await main(["recipes/default.yaml", "--quiet"], builtins));
+ * ```
+ */
+export async function main(args: string[], registry: Registry): Promise<number> {
   const encoder = new TextEncoder();
   const err = (line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
   let parsed;
@@ -115,7 +124,7 @@ export async function main(args: string[]): Promise<number> {
       warn,
     );
     const result = await generate(recipe, {
-      registry: builtins,
+      registry,
       // the progress bar reads stages, steps and blocks: no preview is ever made for the terminal
       observers: progress ? [{ types: ["stage", "step", "block"], on: (e) => progress.emit(e) }] : [],
       signal: controller.signal,
@@ -137,5 +146,3 @@ export async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Bundle, stageOf } from "../bundle/bundle.ts";
+import { type Bundle, stageOf } from "./manifest.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { runSampler } from "./sample.ts";
 import type { RunContext } from "./run_context.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { blockPath, type Bundle, stageOf } from "../bundle/bundle.ts";
+import { blockPath, type Bundle, stageOf } from "./manifest.ts";
 import { OdsoraError, PluginError, StageError } from "./errors.ts";
 import { releaseTensor } from "./tensor.ts";
 import { type PlanRunContext, runOps, unloadAll } from "./plan_runner.ts";

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { DenoiserStage } from "../bundle/bundle_types.ts";
+import type { DenoiserStage } from "./manifest.ts";
 
 /** The shapes of one denoiser call. */
 export interface DenoiserCallShape {

@@ -299,7 +299,7 @@ async function writeStep(
       }`,
     );
   }
-  const { locate: _locate, ...recipeData } = recipe;
+  const { origins: _origins, ...recipeData } = recipe; // where keys came from: for messages, not the report
   const report = await writePendingJson(
     pending,
     `${recipe.output.name}.json`,
@@ -333,6 +333,44 @@ async function writeStep(
  * ```
  */
 export async function generate(recipe: Recipe, options: GenerateOptions): Promise<RunResult> {
+  const setup = await prepareRun(recipe, options);
+  const pending = await openPending(recipe.output.dir);
+  let executor: PluginKinds["executor"] | null = null;
+  try {
+    executor = await resolveRecipePlugin(options.registry, recipe, "executor", recipe.executor, ["executor"]);
+    const r = await startRun(setup, executor, options.signal);
+    const text = await inStage(r, "text", () => encodeStep(r));
+    const denoised = await inStage(r, "denoiser", () => denoiseStep(r, text));
+    const decoded = await inStage(r, "vae", () => decodeStep(r, denoised.latent));
+    r.context.signal?.throwIfAborted();
+    const written = await writeStep(r, pending, decoded, denoised.calls);
+    r.context.signal?.throwIfAborted();
+    await pending.commit();
+    r.context.emit({
+      type: "done",
+      video: written.outputs[0].mp4 ?? null,
+      gif: written.outputs[0].gif ?? null,
+      report: written.report,
+    });
+    return { ...written, video: decoded.video, calls: denoised.calls, warnings: [...r.report.warnings] };
+  } catch (e) {
+    await pending.discard();
+    throw e;
+  } finally {
+    await executor?.close();
+  }
+}
+
+/** What a run is before its executor starts: the bundle, the size, the plugins, the events, the memory. */
+type RunSetup = Omit<Run, "context" | "offered" | "denoiserFixed" | "denoiserShape"> & {
+  origin: number;
+};
+
+/**
+ * Everything a run needs that is not the executor: the report and the observers on one event stream, the
+ * bundle and video size, the plugins and timesteps, the budgets and the run's memory (its base measured now).
+ */
+async function prepareRun(recipe: Recipe, options: GenerateOptions): Promise<RunSetup> {
   const origin = performance.now();
   const report = createReport(origin);
   // The report, the progress bar and the UI stream observe one event type; what nobody reads is not made.
@@ -348,64 +386,48 @@ export async function generate(recipe: Recipe, options: GenerateOptions): Promis
   const stageBytes = bytesByStage(bundle);
   const budgets = runBudgets(recipe, stageBytes);
   const memory = new RunMemory(budgets.run, available);
-  const pending = await openPending(recipe.output.dir);
-  let executor: PluginKinds["executor"] | null = null;
-  try {
-    executor = await resolveRecipePlugin(options.registry, recipe, "executor", recipe.executor, ["executor"]);
-    const ex = executor;
-    const { scheduler } = plugins, { signal } = options, emit = events.emit;
-    const context: RunContext = {
-      executor,
-      scheduler,
-      emit,
-      signal,
-      origin,
-      startLanes: (n) => memory.startLanes(ex, n),
-    };
-    const base = {
-      recipe,
-      bundle,
-      size,
-      plugins,
-      timesteps,
-      report,
-      events,
-      warn,
-      context,
-      memory,
-      budgets,
-      stageBytes,
-      available,
-    };
-    const r: Run = { ...base, ...await prepareMemory(base) };
-    emit({
-      type: "run",
-      status: "start",
-      recipe: recipe.file ?? "<recipe>",
-      bundle: bundle.dir,
-      prompt: recipe.prompts.join(" | "),
-      at: 0,
-    });
-    const text = await inStage(r, "text", () => encodeStep(r));
-    const denoised = await inStage(r, "denoiser", () => denoiseStep(r, text));
-    const decoded = await inStage(r, "vae", () => decodeStep(r, denoised.latent));
-    signal?.throwIfAborted();
-    const written = await writeStep(r, pending, decoded, denoised.calls);
-    signal?.throwIfAborted();
-    await pending.commit();
-    emit({
-      type: "done",
-      video: written.outputs[0].mp4 ?? null,
-      gif: written.outputs[0].gif ?? null,
-      report: written.report,
-    });
-    return { ...written, video: decoded.video, calls: denoised.calls, warnings: [...report.warnings] };
-  } catch (e) {
-    await pending.discard();
-    throw e;
-  } finally {
-    await executor?.close();
-  }
+  return {
+    origin,
+    recipe,
+    bundle,
+    size,
+    plugins,
+    timesteps,
+    report,
+    events,
+    warn,
+    memory,
+    budgets,
+    stageBytes,
+    available,
+  };
+}
+
+/** Give the run its executor (the stages' context), plan its memory before any work, and announce it. */
+async function startRun(
+  setup: RunSetup,
+  executor: PluginKinds["executor"],
+  signal: AbortSignal | undefined,
+): Promise<Run> {
+  const { origin, memory, ...base } = setup;
+  const context: RunContext = {
+    executor,
+    scheduler: setup.plugins.scheduler,
+    emit: setup.events.emit,
+    signal,
+    origin,
+    startLanes: (n) => memory.startLanes(executor, n),
+  };
+  const r: Run = { ...base, memory, context, ...await prepareMemory({ ...base, memory, context }) };
+  context.emit({
+    type: "run",
+    status: "start",
+    recipe: r.recipe.file ?? "<recipe>",
+    bundle: r.bundle.dir,
+    prompt: r.recipe.prompts.join(" | "),
+    at: 0,
+  });
+  return r;
 }
 
 /** Each stage's weights in bytes (what a fractional budget is of). */

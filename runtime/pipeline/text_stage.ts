@@ -10,7 +10,7 @@ import type { RunContext } from "../core/run_context.ts";
 import { openStage } from "../core/stage.ts";
 import { loadTokenizer, type PromptTokens, tokenizePrompts } from "../bundle/tokenize.ts";
 import type { Budget, Plan, StageInfo, Tensor } from "../core/types.ts";
-import type { TextStage } from "../bundle/bundle_types.ts";
+import type { TextStage } from "../core/manifest.ts";
 import { textWorkBytes } from "../core/work_estimate.ts";
 
 const PAGE = 4096;

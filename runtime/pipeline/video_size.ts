@@ -7,7 +7,7 @@
 import { rflowTimesteps } from "../core/timesteps.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { RecipeError } from "../core/errors.ts";
-import type { Recipe } from "../recipe/recipe.ts";
+import { locate, type Recipe } from "../recipe/recipe.ts";
 import { latentFrames } from "./vae_stage.ts";
 
 /** What the run makes and the latent it denoises. */
@@ -36,7 +36,7 @@ export function videoSize(recipe: Recipe, bundle: Bundle, warn: (m: string) => v
   const frames = recipe.frames ?? bundle.video.default_frames;
   const fps = recipe.fps ?? bundle.video.fps;
   const fail = (key: string, message: string): never => {
-    const where = recipe.locate([key]);
+    const where = locate(recipe, [key]);
     throw new RecipeError(
       `Cannot make a video with ${key} '${{ height, width, frames }[key]}'${
         where ? ` (${where})` : ""

@@ -7,7 +7,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { RecipeError } from "../core/errors.ts";
 import {
@@ -53,8 +53,11 @@ export interface Recipe {
   stageBudgets: Partial<Record<"text" | "denoiser" | "vae", BudgetSpec>>;
   executor: PluginSpec;
   output: { dir: string; name: string; formats: (typeof FORMATS)[number][] };
-  /** Where a key path was set: `"line 7"`, `"option --seed"`, or null when it was defaulted. */
-  locate(path: readonly (string | number)[]): string | null;
+  /**
+   * Where each key path was set, by dotted path (`"sampler.leapAt"`, `"token_ops.0"`): `"line 7"` for the
+   * file, `"option --seed"` for an override (read it with {@link locate}).
+   */
+  origins: Readonly<Record<string, string>>;
 }
 
 /** Options of {@link parseRecipe} / {@link loadRecipe}. */
@@ -139,12 +142,20 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
     }
     return null;
   };
-  const locate = (path: Path): string | null => {
-    const o = overrideFor(path);
-    if (o) return `option ${label(o)}`;
-    const line = doc.getIn(path, true) === undefined ? null : lineOf(path);
-    return line === null ? null : `line ${line}`;
+  const origins: Record<string, string> = {};
+  const record = (node: unknown, path: string[]) => {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    if (path.length && range) origins[path.join(".")] = `line ${lines.linePos(range[0]).line}`;
+    if (isMap(node)) {
+      for (const p of node.items) {
+        if (isPair(p) && isScalar(p.key)) record(p.value ?? p.key, [...path, String(p.key.value)]);
+      }
+    } else if (isSeq(node)) node.items.forEach((item, i) => record(item, [...path, String(i)]));
   };
+  record(doc.contents, []);
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) origins[key] = `option ${label(key)}`;
+  }
 
   const parsed = RecipeSchema.safeParse(raw);
   if (!parsed.success) {
@@ -197,8 +208,28 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
       name: r.output.name,
       formats: [...new Set(r.output.formats)],
     },
-    locate,
+    origins,
   };
+}
+
+/**
+ * Where key `path` of `recipe` was set: `"line 7"`, `"option --seed"` (an override of the key, of a key
+ * above it or below it), or null when it was defaulted.
+ *
+ * @example
+ * ```ts
+ * import { locate, parseRecipe } from "./recipe.ts";
+ * const recipe = parseRecipe("bundle: b\nprompt: p\nsteps: 10\n", { overrides: { seed: 7 } });
+ * console.assert(locate(recipe, ["steps"]) === "line 3" && locate(recipe, ["seed"]) === "option 'seed'");
+ * ```
+ */
+export function locate(recipe: Pick<Recipe, "origins">, path: readonly (string | number)[]): string | null {
+  const dotted = path.map(String).join(".");
+  for (const [key, where] of Object.entries(recipe.origins)) {
+    const related = dotted === key || dotted.startsWith(key + ".") || key.startsWith(dotted + ".");
+    if (related && where.startsWith("option ")) return where;
+  }
+  return recipe.origins[dotted] ?? null;
 }
 
 /** The run's and the stages' budgets from the recipe's `scheduler.budget` (validated by the schema). */

@@ -5,7 +5,7 @@
  * @module
  */
 import { formatBytes, PluginError, RecipeError } from "../core/errors.ts";
-import type { BudgetSpec, PluginSpec, Recipe } from "./recipe.ts";
+import { type BudgetSpec, locate, type PluginSpec, type Recipe } from "./recipe.ts";
 import type { Registry } from "../core/registry.ts";
 import type { PluginKind, PluginKinds, StageName } from "../core/types.ts";
 
@@ -28,7 +28,7 @@ export async function resolveRecipePlugin<K extends PluginKind>(
     return await registry.resolve(kind, spec, recipe.baseDir);
   } catch (e) {
     if (!(e instanceof PluginError)) throw e;
-    const where = recipe.locate(key);
+    const where = locate(recipe, key);
     const at = `${recipe.file ?? "recipe"}${where ? ` ${where}` : ""}, key '${key.join(".")}'`;
     throw new PluginError(`${e.message} (${at})`, e.plugin, e.hook, { cause: e });
   }
@@ -87,7 +87,7 @@ export function runBudgets(recipe: Recipe, stageBytes: Record<StageName, number>
   const sum = values.reduce((a, b) => a + b, 0);
   if (run === null && values.length === 3) run = sum;
   if (run !== null && sum > run) {
-    const where = recipe.locate(["scheduler", "budget"]);
+    const where = locate(recipe, ["scheduler", "budget"]);
     throw new RecipeError(
       `Cannot use the memory budget: the stages' budgets sum to ${formatBytes(sum)}, over the run's ${
         formatBytes(run)

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { RecipeError } from "../core/errors.ts";
-import { loadRecipe, parseBudget, parseRecipe } from "./recipe.ts";
+import { loadRecipe, locate, parseBudget, parseRecipe } from "./recipe.ts";
 
 const GOOD = `# a full recipe
 bundle: ../models/default
@@ -53,8 +53,15 @@ Deno.test("parseRecipe() reads every key, resolves paths against the recipe file
   assert.deepEqual(r.executor, { name: "local", lanes: 2, threads: 1 });
   assert.deepEqual(r.output, { dir: resolve("out"), name: "clip", formats: ["mp4", "gif", "png"] });
   assert.equal(r.baseDir, resolve("recipes"));
-  assert.equal(r.locate(["sampler", "leap_at"]), "line 14");
-  assert.equal(r.locate(["scheduler", "budget"]), "line 20");
+  assert.equal(locate(r, ["sampler", "leap_at"]), "line 14");
+  assert.equal(locate(r, ["scheduler", "budget"]), "line 20");
+  assert.deepEqual([locate(r, ["token_ops", 0]), locate(r, ["token_ops", 0, "merge_steps"])], [
+    "line 16",
+    "line 17",
+  ]);
+  // a recipe is plain data (where its keys came from included): it clones and serializes whole
+  assert.deepEqual(structuredClone(r), r);
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
 });
 
 Deno.test("parseRecipe() fills defaults (frame size and fps left to the bundle)", () => {
@@ -73,7 +80,7 @@ Deno.test("parseRecipe() fills defaults (frame size and fps left to the bundle)"
     name: "local",
   }, null]);
   assert.deepEqual(r.output, { dir: "/work/out", name: "sample", formats: ["mp4"] });
-  assert.equal(r.locate(["steps"]), null);
+  assert.equal(locate(r, ["steps"]), null);
 });
 
 Deno.test("parseRecipe() applies overrides before validation and names them in errors", () => {
@@ -92,7 +99,7 @@ Deno.test("parseRecipe() applies overrides before validation and names them in e
   });
   assert.deepEqual([r.prompts, r.seed, r.steps, r.output.dir], [["a blue square"], 3, 12, "/tmp/elsewhere"]);
   assert.equal(r.bundle, "/tmp/m/b", "a command-line path is relative to the current directory");
-  assert.equal(r.locate(["seed"]), "option --seed");
+  assert.equal(locate(r, ["seed"]), "option --seed");
   const e = recipeError(() =>
     parseRecipe(GOOD, { file: "recipes/x.yaml", overrides: { steps: 0 }, overrideLabel: label })
   );

@@ -1,9 +1,13 @@
 /**
- * The types of a bundle manifest (`bundle.json`, schema `odsora.bundle/1`, see export/BUNDLE.md).
+ * A bundle manifest (`bundle.json`, schema `odsora.bundle/1`, see export/BUNDLE.md) as data: its types and
+ * the two lookups the core needs (a stage, a block's file). Reading and validating a bundle folder is
+ * `runtime/bundle/`'s; the core only describes what a loaded bundle is.
  *
  * @module
  */
-import type { StageName } from "../core/types.ts";
+import { isAbsolute, join } from "node:path";
+import { BundleError } from "./errors.ts";
+import type { StageName } from "./types.ts";
 
 /** The schema string this runtime reads. */
 export const BUNDLE_SCHEMA = "odsora.bundle/1" as const;
@@ -91,6 +95,8 @@ export interface BundleSource {
   /** trained: training steps of the DiT checkpoint and which weights ("ema" or "raw"). */
   steps?: number;
   weights?: string;
+  /** A model trained in stages: the steps of each (`{ clips_17: 14000, buckets: 6500 }`). */
+  training?: Record<string, number>;
 }
 
 /** The manifest `bundle.json` as parsed (absent stages are `null`). */
@@ -122,3 +128,34 @@ export type Bundle = Manifest & { readonly dir: string };
 
 /** Any stage of a manifest. */
 export type StageSpec = NonNullable<Manifest[StageName]>;
+
+/**
+ * Absolute path of a block's ONNX file (onnxruntime finds the external data beside it).
+ *
+ * @example
+ * ```ts ignore
+ * blockPath(bundle, stageOf(bundle, "denoiser").blocks[0]); // "/…/models/default/denoiser/embed.onnx"
+ * ```
+ */
+export function blockPath(bundle: Bundle, block: Block): string {
+  return isAbsolute(block.file) ? block.file : join(bundle.dir, block.file);
+}
+
+/**
+ * A stage of the bundle, or a BundleError naming the stage when the bundle lacks it.
+ *
+ * @example
+ * ```ts ignore
+ * stageOf(bundle, "denoiser").blocks.length; // the denoiser's blocks
+ * ```
+ */
+export function stageOf<S extends StageName>(bundle: Bundle, stage: S): NonNullable<Manifest[S]> {
+  const spec = bundle[stage];
+  if (!spec) {
+    throw new BundleError(
+      `Cannot run stage '${stage}': bundle '${bundle.name}' at '${bundle.dir}' has no ${stage} stage`,
+      bundle.dir,
+    );
+  }
+  return spec as NonNullable<Manifest[S]>;
+}
