@@ -63,7 +63,7 @@ output: { name: clip, formats: [png] }
 /** Run the CLI (inside `cgroup` when given); returns its exit code and stderr. */
 async function runIn(cgroup: string | null, recipePath: string, out: string) {
   const deno = Deno.execPath();
-  const cli = join(ROOT, "runtime", "cli", "cli.ts");
+  const cli = join(ROOT, "main.ts");
   const inner =
     `exec '${deno}' run -A --quiet --v8-flags=--expose-gc '${cli}' '${recipePath}' --out '${out}' --quiet`;
   const args = cgroup ? ["-c", `echo $$ > '${cgroup}/cgroup.procs' && ${inner}`] : ["-c", inner];
