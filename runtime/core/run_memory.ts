@@ -296,6 +296,12 @@ export function openStageMemory(
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+/** Whether two plans keep as many blocks, on as many lanes, with the same prefetch. */
+function sameShape(x: Plan, y: Plan): boolean {
+  const [a, b] = [summarize(x), summarize(y)];
+  return a.resident === b.resident && a.lanes === b.lanes && a.prefetch === b.prefetch;
+}
+
 /**
  * The budget of an adaptive stage's first pass: the least that the scheduler plans the stage with (one
  * block at a time, when it streams), so that each block's load and run is measured alone. It starts from
@@ -368,6 +374,8 @@ export function adaptiveStage(
   let base = 0;
   let window = () => 0;
   let passPeak = () => 0;
+  /** The plan the first pass ran (one block at a time): the fallback when no plan fits what is left. */
+  let least: Plan | null = null;
   // Between blocks: what the stage holds as the plan runs (the lanes keep freed heap); a block's cost: its
   // load and run over a trimmed heap (so that heap its predecessor freed does not hide what it needs).
   const begin = () => {
@@ -402,6 +410,7 @@ export function adaptiveStage(
       const limit = full.bytes + stageMemory.fixed + stageMemory.startAdded;
       const measured = stageMemory.peak();
       if (pass === 0) {
+        least = plan;
         const next = afterFirst(plan, stage, measured, limit);
         passPeak = memory.window();
         return next;
@@ -451,11 +460,23 @@ export function adaptiveStage(
       `, ${mib(outside)} held outside the blocks (estimated ${
         mib(stageMemory.fixed + stageMemory.startAdded)
       })`;
-    const next = replan(
-      stage,
-      limit - outside,
-      `its first pass added ${mib(measured)} over the run's start, ${mib(outside)} of it outside the blocks`,
-    );
+    let next: Plan;
+    try {
+      next = replan(
+        stage,
+        limit - outside,
+        `its first pass added ${mib(measured)} over the run's start, ${
+          mib(outside)
+        } of it outside the blocks`,
+      );
+    } catch (e) {
+      // The first pass held (a block over the limit stops it): when the measured costs leave no room for
+      // another plan, the one that just ran is still one that holds.
+      if (!(e instanceof BudgetError) || measured > limit) throw e;
+      stageMemory.notes.push(`${reason}; no other plan fits what is left: the first plan holds`);
+      predicted = measured;
+      return null;
+    }
     predicted = outside + next.peakBytes;
     return switchTo(plan, next, reason);
   }
@@ -470,9 +491,28 @@ export function adaptiveStage(
     const growth = lastPeak < 0 ? 0 : Math.max(0, measured - lastPeak);
     lastPeak = measured;
     if (measured + growth <= limit) return null;
-    const excess = Math.max(0, measured - predicted);
+    // what the pass held beyond what its plan counts (against the plan's own figure, not the last
+    // prediction: that one already took in the excess a re-plan measured, and would hide it)
+    const excess = Math.max(0, measured - outside - plan.peakBytes);
     const bytes = limit - outside - excess - growth;
-    const next = replan(stage, bytes, `pass ${pass + 1} peaked at ${mib(measured)} over the run's start`);
+    let next: Plan;
+    try {
+      next = replan(stage, bytes, `pass ${pass + 1} peaked at ${mib(measured)} over the run's start`);
+    } catch (e) {
+      // back to the plan of the first pass (one block at a time, measured within the limit) rather than
+      // refusing the rest of the run; refuse only when that plan is the one running
+      if (!(e instanceof BudgetError) || least === null) throw e;
+      if (sameShape(least, plan)) {
+        // nothing runs in less: go on while the measured peak holds (the growth is a forecast)
+        if (measured > limit) throw e;
+        stageMemory.notes.push(
+          `pass ${pass + 1} peaked at ${mib(measured)}, ${mib(growth)} more than the pass before; no plan ` +
+            `runs in less, so it goes on`,
+        );
+        return null;
+      }
+      next = least;
+    }
     const said = predicted;
     predicted = outside + excess + next.peakBytes;
     return switchTo(
@@ -487,7 +527,7 @@ export function adaptiveStage(
   function switchTo(plan: Plan, next: Plan, reason: string): Plan | null {
     const a = summarize(plan);
     const b = summarize(next);
-    if (a.resident === b.resident && a.lanes === b.lanes && a.prefetch === b.prefetch) {
+    if (sameShape(plan, next)) {
       stageMemory.notes.push(`${reason}; the plan holds (${a.resident} resident, prefetch ${a.prefetch})`);
       return null;
     }

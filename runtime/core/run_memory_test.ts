@@ -101,3 +101,77 @@ Deno.test("firstPassBudget streams one block at a time when the largest block an
   assert.deepEqual(firstPassBudget(instantiate(resident, {}), info, full), full);
   assert.deepEqual(firstPassBudget(scheduler, info, { bytes: null }), { bytes: null });
 });
+
+/** A ci-dl scheduler that refuses every budget while `refuse.on` (as when measured costs leave no room). */
+async function refusingCiDl(refuse: { on: boolean }) {
+  const { ciDl } = await import("../../schedulers/ci_dl.ts");
+  const { instantiate } = await import("./registry.ts");
+  const inner = instantiate(ciDl, {});
+  return {
+    ...inner,
+    name: "ci-dl",
+    kind: "scheduler" as const,
+    plan(stage: Parameters<typeof inner.plan>[0], budget: Parameters<typeof inner.plan>[1]) {
+      if (refuse.on) throw new BudgetError("Cannot plan: refused for the test", 1, 0);
+      return inner.plan(stage, budget);
+    },
+  };
+}
+
+/** Run an adaptive stage's first pass (one block at a time) by its events; returns its plan. */
+async function firstPass(budget: number, refuse: { on: boolean }) {
+  const { adaptiveStage, openStageMemory } = await import("./run_memory.ts");
+  const { planStage } = await import("./stage.ts");
+  const mb = 2 ** 20;
+  const info = {
+    stage: "denoiser" as const,
+    passes: 4,
+    blocks: ["a", "b", "c", "d"].map((name) => ({ name, bytes: mb, workBytes: 0 })),
+  };
+  const memory = new RunMemory(budget);
+  const stageMemory = openStageMemory(memory, "denoiser", undefined);
+  const scheduler = await refusingCiDl(refuse);
+  const a = adaptiveStage(memory, stageMemory, scheduler, info, 0);
+  const plan = planStage(scheduler, info, a.firstBudget);
+  a.begin();
+  info.blocks.forEach((b, index) =>
+    a.observe({
+      type: "block",
+      stage: "denoiser",
+      block: b.name,
+      index,
+      count: 4,
+      op: "unload",
+      lane: 0,
+      pass: 0,
+      start: 0,
+      end: 0,
+    })
+  );
+  return { a, plan, info, notes: stageMemory.notes };
+}
+
+Deno.test("adaptiveStage keeps the first pass's plan when the measured costs leave room for no other", async () => {
+  const refuse = { on: false };
+  const { a, plan, info, notes } = await firstPass(512 * 2 ** 20, refuse);
+  assert.deepEqual([plan.resident.length, plan.lanes], [0, 1]);
+  refuse.on = true; // no plan fits what the first pass left: it held, so it goes on instead of refusing
+  assert.deepEqual(a.adapt({ pass: 0, plan, stage: info }), null);
+  assert.match(notes.at(-1)!, /no other plan fits what is left: the first plan holds/);
+});
+
+Deno.test("adaptiveStage goes back to the first pass's plan when a later pass leaves no room for the current one", async () => {
+  const refuse = { on: false };
+  const budget = 48 * 2 ** 20;
+  const { a, plan, info, notes } = await firstPass(budget, refuse);
+  const wider = a.adapt({ pass: 0, plan, stage: info });
+  assert.ok(wider !== null && wider.resident.length > 0, "re-planned with resident blocks");
+  const grow = new Uint8Array(96 * 2 ** 20).fill(1); // the pass peaks over the budget: no plan fits the rest
+  const back = a.adapt({ pass: 1, plan: wider, stage: info });
+  assert.deepEqual(grow[grow.length - 1], 1);
+  assert.ok(back !== null, "switched plans");
+  assert.deepEqual([back.resident.length, back.lanes], [plan.resident.length, plan.lanes]);
+  assert.match(notes.at(-1)!, /re-planned from \d+ resident blocks, prefetch \d+ to 0, prefetch 0/);
+  // the first pass's plan running, a pass over the limit is refused (nothing runs in less)
+  assert.throws(() => a.adapt({ pass: 2, plan: back, stage: info }), (e) => e instanceof BudgetError);
+});
