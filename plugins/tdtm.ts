@@ -11,6 +11,11 @@
  *   last pair's output on unmerge. Their tensors only fit for T mod 4 ∈ {0, 3} (or T = 30); the operators
  *   here are defined for every T.
  *
+ * `chunk` (beyond the paper; off by default, as in the authors' code): latent frames per temporal-VAE chunk
+ * (Open-Sora v1.2: 5, one per 17 pixel frames). Pairs are then formed inside each chunk and never merge the
+ * last latent frame of one chunk with the first of the next, which the VAE encodes alone (a key frame); an
+ * odd chunk's last frame is its own token (T = 10, chunk 5: T' = 6).
+ *
  * @module
  */
 import { z } from "zod";
@@ -24,7 +29,11 @@ export const tdtmOptions = z.object({
   mergeSteps: z.number().int().min(0).default(15),
   /** What happens to the last frame when T is odd. */
   oddFrame: z.enum(["alone", "reference"]).default("alone"),
-}).strict();
+  /** Latent frames per temporal-VAE chunk: merge pairs only inside a chunk (null: across, as the paper). */
+  chunk: z.number().int().min(1).nullable().default(null),
+}).strict().refine((o) => o.chunk === null || o.oddFrame === "alone", {
+  message: "chunk needs oddFrame 'alone' (the authors' odd-frame rule has no chunks)",
+});
 
 /** The options of {@link tdtm} after validation. */
 export type TdtmOptions = z.infer<typeof tdtmOptions>;
@@ -39,11 +48,16 @@ export type TdtmOptions = z.infer<typeof tdtmOptions>;
  * ops.merge.dims; // [2, 3]: rows (f0+f1)/2 and f2
  * ```
  */
-export function tdtmOperators(frames: number, oddFrame: TdtmOptions["oddFrame"]): TimeOperators | null {
+export function tdtmOperators(
+  frames: number,
+  oddFrame: TdtmOptions["oddFrame"],
+  chunk: number | null = null,
+): TimeOperators | null {
   if (!Number.isInteger(frames) || frames < 1) {
     throw new RangeError(`Cannot build TDTM operators: frame count "${frames}" is not a positive integer`);
   }
   if (frames < 2) return null;
+  if (chunk !== null && chunk < frames) return chunkedOperators(frames, chunk);
   const pairs = Math.floor(frames / 2);
   const odd = frames % 2 === 1;
   const merged = odd && oddFrame === "alone" ? pairs + 1 : pairs;
@@ -65,6 +79,28 @@ export function tdtmOperators(frames: number, oddFrame: TdtmOptions["oddFrame"])
   };
 }
 
+/** Pair-averaging inside each chunk of `chunk` frames (an odd chunk's last frame alone), and its repeat. */
+function chunkedOperators(frames: number, chunk: number): TimeOperators {
+  const groups: number[][] = [];
+  for (let start = 0; start < frames; start += chunk) {
+    const end = Math.min(start + chunk, frames);
+    for (let i = start; i < end; i += 2) groups.push(i + 1 < end ? [i, i + 1] : [i]);
+  }
+  const merged = groups.length;
+  const merge = new Float32Array(merged * frames);
+  const unmerge = new Float32Array(frames * merged);
+  groups.forEach((g, j) => {
+    for (const i of g) {
+      merge[j * frames + i] = 1 / g.length;
+      unmerge[i * merged + j] = 1;
+    }
+  });
+  return {
+    merge: tensor("float32", [merged, frames], merge),
+    unmerge: tensor("float32", [frames, merged], unmerge),
+  };
+}
+
 /**
  * The `tdtm` token-op plugin definition.
  *
@@ -79,7 +115,7 @@ export const tdtm = definePlugin({
   name: "tdtm",
   kind: "token-op",
   options: tdtmOptions,
-  create: ({ mergeSteps, oddFrame }) => ({
-    operators: (step, frames) => step.step < mergeSteps ? tdtmOperators(frames, oddFrame) : null,
+  create: ({ mergeSteps, oddFrame, chunk }) => ({
+    operators: (step, frames) => step.step < mergeSteps ? tdtmOperators(frames, oddFrame, chunk) : null,
   }),
 });

@@ -118,8 +118,29 @@ Deno.test("tdtm plugin merges for steps below mergeSteps and returns identity (n
 });
 
 Deno.test("tdtm options reject unknown keys and bad values", () => {
-  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone" });
+  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone", chunk: null });
   assert.throws(() => tdtm.options.parse({ mergeSteps: -1 }));
   assert.throws(() => tdtm.options.parse({ mergeSteps: 15, oddFrame: "drop" }));
   assert.throws(() => tdtm.options.parse({ merge_steps: 15 }));
+});
+
+Deno.test("tdtmOperators() with chunks pairs frames inside each chunk, never across", () => {
+  const ops = tdtmOperators(10, "alone", 5)!;
+  assert.deepEqual(ops.merge.dims, [6, 10]);
+  const x = randomFrames(10, 3);
+  const avg = (a: number[], b: number[]) => a.map((v, c) => (v + b[c]) / 2);
+  assertClose(apply(ops.merge, x), [
+    avg(x[0], x[1]),
+    avg(x[2], x[3]),
+    x[4],
+    avg(x[5], x[6]),
+    avg(x[7], x[8]),
+    x[9],
+  ]);
+  const y = randomFrames(6, 4);
+  assertClose(apply(ops.unmerge, y), [y[0], y[0], y[1], y[1], y[2], y[3], y[3], y[4], y[4], y[5]]);
+  // a clip of one chunk (or less) merges as without chunks
+  assert.deepEqual(tdtmOperators(5, "alone", 5)!.merge.data, tdtmOperators(5, "alone")!.merge.data);
+  assert.deepEqual(tdtmOperators(8, "alone", 4)!.merge.dims, [4, 8]);
+  assert.throws(() => instantiate(tdtm, { chunk: 5, oddFrame: "reference" }), /chunk needs oddFrame 'alone'/);
 });
