@@ -44,7 +44,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       return file;
     };
     const cli = (file: string) =>
-      host([join(ROOT, "runtime", "cli", "cli.ts"), file, "--quiet", "--out", join(tmp, "out")]);
+      host([join(ROOT, "main.ts"), file, "--quiet", "--out", join(tmp, "out")]);
     const attack = (kind: string) =>
       host([
         join(ROOT, "ios-bridge", "_attack_host.ts"),
