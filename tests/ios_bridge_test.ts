@@ -43,8 +43,7 @@ Deno.test("ios bridge: refusals (unpaired, wrong key, replay, tamper, oversize) 
       await Deno.writeTextFile(file, text);
       return file;
     };
-    const cli = (file: string) =>
-      host([join(ROOT, "main.ts"), file, "--quiet", "--out", join(tmp, "out")]);
+    const cli = (file: string) => host([join(ROOT, "main.ts"), file, "--quiet", "--out", join(tmp, "out")]);
     const attack = (kind: string) =>
       host([
         join(ROOT, "ios-bridge", "_attack_host.ts"),
