@@ -29,9 +29,9 @@ export const tdtmOptions = z.object({
   mergeSteps: z.number().int().min(0).default(15),
   /** What happens to the last frame when T is odd. */
   oddFrame: z.enum(["alone", "reference"]).default("alone"),
-  /** Latent frames per temporal-VAE chunk: merge pairs only inside a chunk (null: across, as the paper). */
-  chunk: z.number().int().min(1).nullable().default(null),
-}).strict().refine((o) => o.chunk === null || o.oddFrame === "alone", {
+  /** Latent frames per temporal-VAE chunk: merge pairs only inside a chunk (absent: across, as the paper). */
+  chunk: z.number().int().min(1).optional(),
+}).strict().refine((o) => o.chunk === undefined || o.oddFrame === "alone", {
   message: "chunk needs oddFrame 'alone' (the authors' odd-frame rule has no chunks)",
 });
 
@@ -51,13 +51,13 @@ export type TdtmOptions = z.infer<typeof tdtmOptions>;
 export function tdtmOperators(
   frames: number,
   oddFrame: TdtmOptions["oddFrame"],
-  chunk: number | null = null,
+  chunk?: number,
 ): TimeOperators | null {
   if (!Number.isInteger(frames) || frames < 1) {
     throw new RangeError(`Cannot build TDTM operators: frame count "${frames}" is not a positive integer`);
   }
   if (frames < 2) return null;
-  if (chunk !== null && chunk < frames) return chunkedOperators(frames, chunk);
+  if (chunk !== undefined && chunk < frames) return chunkedOperators(frames, chunk);
   const pairs = Math.floor(frames / 2);
   const odd = frames % 2 === 1;
   const merged = odd && oddFrame === "alone" ? pairs + 1 : pairs;

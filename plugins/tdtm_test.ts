@@ -118,7 +118,7 @@ Deno.test("tdtm plugin merges for steps below mergeSteps and returns identity (n
 });
 
 Deno.test("tdtm options reject unknown keys and bad values", () => {
-  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone", chunk: null });
+  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone" });
   assert.throws(() => tdtm.options.parse({ mergeSteps: -1 }));
   assert.throws(() => tdtm.options.parse({ mergeSteps: 15, oddFrame: "drop" }));
   assert.throws(() => tdtm.options.parse({ merge_steps: 15 }));
