@@ -71,7 +71,7 @@ def main():
         def __init__(self, index, deno, root, out):
             name = f"ray-{index}@{ray.util.get_node_ip_address()}"
             self.proc = subprocess.Popen(
-                [deno, "run", "-A", f"{root}/batch/worker.ts", "--out", out, "--worker", name],
+                [deno, "run", "-A", "--v8-flags=--expose-gc", f"{root}/batch/worker.ts", "--out", out, "--worker", name],
                 cwd=root,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
