@@ -143,7 +143,7 @@ export async function planBatch(o: BatchOptions): Promise<BatchJob[]> {
   let recipe = null;
   const frames = (await loadRecipe(o.recipe, { overrides: { prompt: prompts[0].prompt } })).frames;
   for (const name of o.variants) {
-    variants[name] = variantOverrides(name, frames); // a budget sized for 17 frames grows with the clip
+    variants[name] = variantOverrides(name, frames); // a budget sized for 34 frames scales with the clip
     recipe = await loadRecipe(o.recipe, { overrides: { ...variants[name], prompt: prompts[0].prompt } });
   }
   // prompts with expected attributes are analyzed as `deno task eval` does, against the world file

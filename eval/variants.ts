@@ -15,10 +15,11 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   all: {
     sampler: { name: "lpl", leapAt: 15 },
     token_ops: [{ name: "tdtm", mergeSteps: 15 }],
-    // 24 MiB for the denoiser stage (what it adds over its start; a run budget would also hold the lanes'
-    // start-up, ~46 MiB here): the default model's denoiser weights (9.9 MB) plus the working memory of a
-    // batch of 8 prompts with CFG (~15 MiB) do not fit, so blocks stream and the first ones stay resident.
-    scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1 },
+    // 96 MiB for the denoiser stage at 34 frames (what it adds over its start; a run budget would also hold
+    // the lanes' start-up, ~46 MiB here): the default model's denoiser weights (9.9 MB) plus the working
+    // memory of a batch of 8 prompts with CFG do not fit, so blocks stream and the first ones stay resident
+    // when the measured costs leave room.
+    scheduler: { name: "ci-dl", budget: { denoiser: "96MiB" }, prefetch: 1 },
   },
   // TeaCache at the bench's threshold (bench/_rows.ts): reuse the last residual while the model's input
   // has barely changed
@@ -26,32 +27,33 @@ export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   "all-cache": {
     sampler: { name: "lpl", leapAt: 15 },
     token_ops: [{ name: "tdtm", mergeSteps: 15 }],
-    scheduler: { name: "ci-dl", budget: { denoiser: "24MiB" }, prefetch: 1, residentLast: true },
+    scheduler: { name: "ci-dl", budget: { denoiser: "96MiB" }, prefetch: 1, residentLast: true },
     step_cache: { name: "teacache", threshold: 0.3 },
   },
 };
 
-/** The clip length the fixed budgets of {@link VARIANTS} are sized for. */
-export const BUDGET_FRAMES = 17;
+/** The clip length the fixed budgets of {@link VARIANTS} are sized for (the default recipe's). */
+export const BUDGET_FRAMES = 34;
 
 /**
  * The overrides of variant `name` for a recipe of `frames` frames (null: the bundle's default, taken as
- * {@link BUDGET_FRAMES}). A denoiser budget in MiB grows with the clip length as (frames / 17)^1.5: a block
- * call's working memory grows with the latent frames, its temporal attention with their square (24 MiB at 17
- * frames, 68 MiB at 34: measured at 34 frames, 48 MiB left one block at a time 2 MiB over).
+ * {@link BUDGET_FRAMES}). A denoiser budget in MiB scales with the clip length as (frames / 34)^2: a block
+ * call's working memory grows with the latent frames, its temporal attention with their square (96 MiB at 34
+ * frames, 24 MiB at 17). Measured at 34 frames on 8 prompts: at 68 MiB one block at a time crossed the
+ * budget at the 4th pass (the stage grew ~12 MiB a pass before it settled); at 96 MiB the run held.
  *
  * @example
  * ```ts
  * import { variantOverrides } from "./variants.ts";
- * (variantOverrides("all", 34).scheduler as { budget: { denoiser: string } }).budget.denoiser; // "68MiB"
+ * (variantOverrides("all", 17).scheduler as { budget: { denoiser: string } }).budget.denoiser; // "24MiB"
  * ```
  */
 export function variantOverrides(name: string, frames: number | null): Record<string, unknown> {
   const v = structuredClone(VARIANTS[name]) as Record<string, unknown>;
   const scheduler = v.scheduler as { budget?: { denoiser?: string } } | undefined;
   const mib = scheduler?.budget?.denoiser?.match(/^(\d+(?:\.\d+)?)MiB$/);
-  if (mib && frames !== null && frames > BUDGET_FRAMES) {
-    scheduler!.budget!.denoiser = `${Math.ceil(Number(mib[1]) * (frames / BUDGET_FRAMES) ** 1.5)}MiB`;
+  if (mib && frames !== null && frames !== BUDGET_FRAMES) {
+    scheduler!.budget!.denoiser = `${Math.ceil(Number(mib[1]) * (frames / BUDGET_FRAMES) ** 2)}MiB`;
   }
   return v;
 }
