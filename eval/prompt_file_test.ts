@@ -72,9 +72,9 @@ Deno.test("accuracy() counts each attribute separately", () => {
 Deno.test("variantOverrides() scales a MiB denoiser budget with the clip length, leaves others alone", () => {
   const budget = (frames: number | null) =>
     (variantOverrides("all", frames).scheduler as { budget: { denoiser: string } }).budget.denoiser;
-  assert.equal(budget(34), "96MiB");
-  assert.equal(budget(null), "96MiB");
-  assert.equal(budget(17), "24MiB");
-  assert.equal(budget(68), "384MiB");
+  assert.equal(budget(34), "128MiB");
+  assert.equal(budget(null), "128MiB");
+  assert.equal(budget(17), "32MiB");
+  assert.equal(budget(68), "512MiB");
   assert.deepEqual(variantOverrides("lpl-15", 34), { sampler: { name: "lpl", leapAt: 15 } });
 });
