@@ -44,7 +44,16 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/,
 export function workerCommand(dir: string, worker: string): { cmd: string; args: string[] } {
   return {
     cmd: Deno.execPath(),
-    args: ["run", "-A", "--v8-flags=--expose-gc", `${ROOT}/batch/worker.ts`, "--out", dir, "--worker", worker],
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      `${ROOT}/batch/worker.ts`,
+      "--out",
+      dir,
+      "--worker",
+      worker,
+    ],
   };
 }
 
