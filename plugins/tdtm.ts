@@ -57,44 +57,36 @@ export function tdtmOperators(
     throw new RangeError(`Cannot build TDTM operators: frame count "${frames}" is not a positive integer`);
   }
   if (frames < 2) return null;
-  if (chunk !== undefined && chunk < frames) return chunkedOperators(frames, chunk);
-  const pairs = Math.floor(frames / 2);
-  const odd = frames % 2 === 1;
-  const merged = odd && oddFrame === "alone" ? pairs + 1 : pairs;
-  const merge = new Float32Array(merged * frames);
-  const unmerge = new Float32Array(frames * merged);
-  for (let j = 0; j < pairs; j++) {
-    merge[j * frames + 2 * j] = 0.5;
-    merge[j * frames + 2 * j + 1] = 0.5;
+  // Pairs inside each chunk (one chunk when there are none); an odd chunk's last frame is its own group,
+  // except under `reference`, where it is left out of the merge.
+  const size = chunk ?? frames;
+  const groups: number[][] = [];
+  for (let start = 0; start < frames; start += size) {
+    const end = Math.min(start + size, frames);
+    for (let i = start; i < end; i += 2) {
+      if (i + 1 < end) groups.push([i, i + 1]);
+      else if (oddFrame === "alone") groups.push([i]);
+    }
   }
-  if (odd && oddFrame === "alone") merge[pairs * frames + frames - 1] = 1;
-  for (let i = 0; i < frames; i++) {
-    // Frame i takes merged token ⌊i/2⌋; under `reference` the odd last frame (⌊i/2⌋ = T') takes T'−1.
-    const source = Math.min(Math.floor(i / 2), merged - 1);
-    unmerge[i * merged + source] = 1;
-  }
-  return {
-    merge: tensor("float32", [merged, frames], merge),
-    unmerge: tensor("float32", [frames, merged], unmerge),
-  };
+  return groupOperators(frames, groups);
 }
 
-/** Pair-averaging inside each chunk of `chunk` frames (an odd chunk's last frame alone), and its repeat. */
-function chunkedOperators(frames: number, chunk: number): TimeOperators {
-  const groups: number[][] = [];
-  for (let start = 0; start < frames; start += chunk) {
-    const end = Math.min(start + chunk, frames);
-    for (let i = start; i < end; i += 2) groups.push(i + 1 < end ? [i, i + 1] : [i]);
-  }
+/**
+ * The merge averaging each group of frames into one token, and the unmerge repeating a token to its frames; a
+ * frame in no group (the authors' odd last frame) takes the last token.
+ */
+function groupOperators(frames: number, groups: readonly number[][]): TimeOperators {
   const merged = groups.length;
   const merge = new Float32Array(merged * frames);
   const unmerge = new Float32Array(frames * merged);
+  const source = new Array<number>(frames).fill(merged - 1);
   groups.forEach((g, j) => {
     for (const i of g) {
       merge[j * frames + i] = 1 / g.length;
-      unmerge[i * merged + j] = 1;
+      source[i] = j;
     }
   });
+  source.forEach((j, i) => (unmerge[i * merged + j] = 1));
   return {
     merge: tensor("float32", [merged, frames], merge),
     unmerge: tensor("float32", [frames, merged], unmerge),

@@ -296,6 +296,11 @@ export function openStageMemory(
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+/** The most working memory any block of the stage needs, bytes. */
+function largestWork(stage: StageInfo): number {
+  return Math.max(0, ...stage.blocks.map((b) => b.workBytes));
+}
+
 /** Whether two plans keep as many blocks, on as many lanes, with the same prefetch. */
 function sameShape(x: Plan, y: Plan): boolean {
   const [a, b] = [summarize(x), summarize(y)];
@@ -319,8 +324,7 @@ function sameShape(x: Plan, y: Plan): boolean {
 export function firstPassBudget(scheduler: MemoryScheduler, info: StageInfo, full: Budget): Budget {
   if (full.bytes === null || info.blocks.length === 0) return full;
   const laneFirst = (full.lanesRunning ?? 0) >= 1 ? 0 : full.laneBytes ?? 0;
-  let bytes = Math.max(...info.blocks.map((b) => b.bytes)) +
-    Math.max(0, ...info.blocks.map((b) => b.workBytes)) + laneFirst;
+  let bytes = Math.max(...info.blocks.map((b) => b.bytes)) + largestWork(info) + laneFirst;
   // twice at most: the scheduler's stated need either plans or the scheduler cannot stream this stage
   for (let attempt = 0; attempt < 2 && bytes < full.bytes; attempt++) {
     try {
@@ -455,7 +459,7 @@ export function adaptiveStage(
       (firstBudget.laneBytes ?? 0);
     outside = streamed ? Math.max(between, memory.current()) : measured - (plan.peakBytes - lanesPaid);
     const most = Math.max(0, ...[...cost.values()]);
-    const reserve = Math.max(0, ...stage.blocks.map((b) => b.workBytes));
+    const reserve = largestWork(stage);
     const reason = `pass 1 added ${mib(measured)} over the run's start` +
       (streamed ? ` (one block at a time; the largest block took ${mib(most)} loaded and running)` : "") +
       `, ${mib(outside)} held outside the blocks (estimated ${

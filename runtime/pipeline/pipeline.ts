@@ -409,16 +409,16 @@ async function startRun(
   executor: PluginKinds["executor"],
   signal: AbortSignal | undefined,
 ): Promise<Run> {
-  const { origin, memory, ...base } = setup;
+  const { origin, ...base } = setup;
   const context: RunContext = {
     executor,
-    scheduler: setup.plugins.scheduler,
-    emit: setup.events.emit,
+    scheduler: base.plugins.scheduler,
+    emit: base.events.emit,
     signal,
     origin,
-    startLanes: (n) => memory.startLanes(executor, n),
+    startLanes: (n) => base.memory.startLanes(executor, n),
   };
-  const r: Run = { ...base, memory, context, ...await prepareMemory({ ...base, memory, context }) };
+  const r: Run = { ...base, context, ...await prepareMemory({ ...base, context }) };
   context.emit({
     type: "run",
     status: "start",

@@ -125,9 +125,7 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
 
   const overrideFor = (path: Path): string | null => {
     const dotted = path.map(String).join(".");
-    return Object.keys(overrides).find((k) =>
-      overrides[k] !== undefined && (dotted === k || dotted.startsWith(k + ".") || k.startsWith(dotted + "."))
-    ) ?? null;
+    return Object.keys(overrides).find((k) => overrides[k] !== undefined && related(dotted, k)) ?? null;
   };
   const lineOf = (path: Path, key?: string): number | null => {
     for (let n = path.length; n >= 0; n--) {
@@ -226,10 +224,14 @@ export function parseRecipe(text: string, options: RecipeOptions = {}): Recipe {
 export function locate(recipe: Pick<Recipe, "origins">, path: readonly (string | number)[]): string | null {
   const dotted = path.map(String).join(".");
   for (const [key, where] of Object.entries(recipe.origins)) {
-    const related = dotted === key || dotted.startsWith(key + ".") || key.startsWith(dotted + ".");
-    if (related && where.startsWith("option ")) return where;
+    if (where.startsWith("option ") && related(dotted, key)) return where;
   }
   return recipe.origins[dotted] ?? null;
+}
+
+/** Whether dotted key paths `a` and `b` are the same key or one lies inside the other. */
+function related(a: string, b: string): boolean {
+  return a === b || a.startsWith(b + ".") || b.startsWith(a + ".");
 }
 
 /** The run's and the stages' budgets from the recipe's `scheduler.budget` (validated by the schema). */
