@@ -20,7 +20,10 @@ export interface RowSpec {
 const euler = { name: "euler" };
 const resident = { name: "resident" };
 const lpl15 = { name: "lpl", leapAt: 15 };
-const tdtm = (mergeSteps: number) => ({ name: "tdtm", mergeSteps });
+/** TDTM with each temporal-VAE chunk's key frame alone and merged tokens at their mean time (eval/variants.ts). */
+const tdtm = (mergeSteps: number) => ({ name: "tdtm", mergeSteps, chunk: 5, positions: "time" });
+/** The authors' TDTM: frame pairs from the first frame, merged token j at position j. */
+const tdtmPaper = (mergeSteps: number) => ({ name: "tdtm", mergeSteps });
 const cidl = (budget: string) => ({ name: "ci-dl", budget });
 /**
  * TeaCache at the threshold chosen on the default model (models/default, default prompt and two others,
@@ -47,6 +50,7 @@ export const ROWS: RowSpec[] = [
     scheduler: resident,
   },
   { name: "tdtm-15", sampler: euler, token_ops: [tdtm(15)], scheduler: resident },
+  { name: "tdtm-15-paper", sampler: euler, token_ops: [tdtmPaper(15)], scheduler: resident },
   { name: "tdtm-30", sampler: euler, token_ops: [tdtm(30)], scheduler: resident },
   { name: "sequential", sampler: euler, token_ops: [], scheduler: { name: "sequential" } },
   { name: "concurrent", sampler: euler, token_ops: [], scheduler: { name: "concurrent" } },

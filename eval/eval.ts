@@ -21,14 +21,15 @@ import { analyzeClip } from "./analyze.ts";
 import { clipPsnr, clipSsim } from "./fidelity.ts";
 import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
-import { parseVariants, variantOverrides } from "./variants.ts";
+import { parseVariants, VARIANTS, variantOverrides } from "./variants.ts";
 import { builtins } from "../builtins.ts";
 import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";
 
 /** Usage text of `deno task eval`. */
 export const USAGE = `usage: deno task eval [--prompts eval/prompts.jsonl] [--recipe recipes/default.yaml]
-                      [--variant default|lpl-15|tdtm-15|all|cache|all-cache|every|a,b] [--out eval/report.json]
+                      [--variant ${Object.keys(VARIANTS).join("|")}|every|a,b]
+                      [--out eval/report.json]
                       [--batch 8] [--world FILE] [--engine inline|local|ray] [--workers N]
                       [--address ADDR] [--help]
 

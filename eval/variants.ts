@@ -3,31 +3,40 @@
  * (LPL leaping at 15 of 30 steps, TDTM merging for the first 15 steps, and all three with CI-DL streaming
  * within a budget below what the stage holds), and a step cache alone and with all three.
  *
+ * TDTM merges with each temporal-VAE chunk's key frame kept alone and the merged tokens at their frames' mean
+ * time (`chunk: 5, positions: time`, plugins/tdtm.ts): on the default model the authors' merge breaks the
+ * second chunk's colour and background. `tdtm-15-paper` and `all-paper` keep the authors' merge measured.
+ *
  * @module
  */
 import { EvalError } from "./prompt_file.ts";
+
+/** TDTM as the variants run it: 15 merged steps, key frames alone, merged tokens at their mean time. */
+export const TDTM_15 = { name: "tdtm", mergeSteps: 15, chunk: 5, positions: "time" } as const;
+/** The authors' TDTM: frame pairs from the first frame, merged token j at position j. */
+export const TDTM_15_PAPER = { name: "tdtm", mergeSteps: 15 } as const;
+
+// 128 MiB for the denoiser stage at 34 frames (what it adds over its start; a run budget would also hold
+// the lanes' start-up, ~46 MiB here): the default model's denoiser weights (9.9 MB) plus the working
+// memory of a batch of 8 prompts with CFG do not fit, so blocks stream and the first ones stay resident
+// when the measured costs leave room.
+const streamed = { name: "ci-dl", budget: { denoiser: "128MiB" }, prefetch: 1 };
 
 /** Recipe overrides (dotted key paths) that turn the base recipe into each variant. */
 export const VARIANTS: Readonly<Record<string, Record<string, unknown>>> = {
   default: {},
   "lpl-15": { sampler: { name: "lpl", leapAt: 15 } },
-  "tdtm-15": { token_ops: [{ name: "tdtm", mergeSteps: 15 }] },
-  all: {
-    sampler: { name: "lpl", leapAt: 15 },
-    token_ops: [{ name: "tdtm", mergeSteps: 15 }],
-    // 128 MiB for the denoiser stage at 34 frames (what it adds over its start; a run budget would also hold
-    // the lanes' start-up, ~46 MiB here): the default model's denoiser weights (9.9 MB) plus the working
-    // memory of a batch of 8 prompts with CFG do not fit, so blocks stream and the first ones stay resident
-    // when the measured costs leave room.
-    scheduler: { name: "ci-dl", budget: { denoiser: "128MiB" }, prefetch: 1 },
-  },
+  "tdtm-15": { token_ops: [TDTM_15] },
+  "tdtm-15-paper": { token_ops: [TDTM_15_PAPER] },
+  all: { sampler: { name: "lpl", leapAt: 15 }, token_ops: [TDTM_15], scheduler: streamed },
+  "all-paper": { sampler: { name: "lpl", leapAt: 15 }, token_ops: [TDTM_15_PAPER], scheduler: streamed },
   // TeaCache at the bench's threshold (bench/_rows.ts): reuse the last residual while the model's input
   // has barely changed
   cache: { step_cache: { name: "teacache", threshold: 0.3 } },
   "all-cache": {
     sampler: { name: "lpl", leapAt: 15 },
-    token_ops: [{ name: "tdtm", mergeSteps: 15 }],
-    scheduler: { name: "ci-dl", budget: { denoiser: "128MiB" }, prefetch: 1, residentLast: true },
+    token_ops: [TDTM_15],
+    scheduler: { ...streamed, residentLast: true },
     step_cache: { name: "teacache", threshold: 0.3 },
   },
 };

@@ -18,7 +18,7 @@ from export.models import t5
 from export.onnx.builders import random_configs, text_config_for
 from export.onnx.bundle import source_fields
 from export.onnx.denoiser_blocks import example_inputs
-from export.onnx.denoiser import build_denoiser_block, random_denoiser_source
+from export.onnx.denoiser import block_kind, build_denoiser_block, random_denoiser_source
 from export.models.stdit3_config import STDiT3Config
 from export.onnx.text import random_text_source
 from export.onnx.vae import build_vae_block, load_vae, random_vae_source
@@ -65,12 +65,10 @@ def denoiser_source(bundle: Mapping, stdit: str | None) -> StageSource:
         source = WeightSource.open(_checkpoint(bundle, "stdit", stdit))
         mlp = source.shape("spatial_blocks.0.mlp.fc1.weight")[0] / d["hidden_size"]
         cfg = STDiT3Config.from_dict({**d, "mlp_ratio": mlp, "pred_sigma": d["out_channels"] == 2 * d["in_channels"]})
-    kind = lambda name: name if name in ("embed", "final") else "block"  # noqa: E731
-
     def build(name: str) -> torch.nn.Module:
         return build_denoiser_block(cfg, name, source)[0]
 
-    return StageSource(build, lambda name: example_inputs(cfg, kind(name)))
+    return StageSource(build, lambda name: example_inputs(cfg, block_kind(name)))
 
 
 def text_source(bundle: Mapping, t5_path: str | None) -> StageSource:

@@ -11,10 +11,18 @@
  *   last pair's output on unmerge. Their tensors only fit for T mod 4 ∈ {0, 3} (or T = 30); the operators
  *   here are defined for every T.
  *
- * `chunk` (beyond the paper; off by default, as in the authors' code): latent frames per temporal-VAE chunk
- * (Open-Sora v1.2: 5, one per 17 pixel frames). Pairs are then formed inside each chunk and never merge the
- * last latent frame of one chunk with the first of the next, which the VAE encodes alone (a key frame); an
- * odd chunk's last frame is its own token (T = 10, chunk 5: T' = 6).
+ * Beyond the paper (both off by default, as in the authors' code):
+ * - `chunk`: latent frames per temporal-VAE chunk (Open-Sora v1.2: 5, one per 17 pixel frames). The VAE
+ *   encodes a chunk's first latent frame from one pixel frame alone (a key frame, image-like) and each of the
+ *   others from four; merging a key frame with its neighbour averages two different kinds of latent. With a
+ *   chunk size, each chunk's first frame stays its own token and only the frames after it pair up (an odd one
+ *   left over is alone): T = 10, chunk 5 gives [0] [1 2] [3 4] [5] [6 7] [8 9], T' = 6.
+ * - `positions: "time"`: the temporal attention's rotary embedding places each merged token at the mean of
+ *   its frames (the groups above: 0, 1.5, 3.5, 5, 6.5, 8.5) instead of at its index 0..T'−1 (`"index"`, the
+ *   authors'), so merged steps keep the frames' real spacing in time.
+ *
+ * On odsora's default model, the authors' merge breaks the second temporal-VAE chunk's colour and
+ * background; `chunk: 5, positions: time` keeps them (models/train/README.md, "TDTM and key frames").
  *
  * @module
  */
@@ -29,8 +37,10 @@ export const tdtmOptions = z.object({
   mergeSteps: z.number().int().min(0).default(15),
   /** What happens to the last frame when T is odd. */
   oddFrame: z.enum(["alone", "reference"]).default("alone"),
-  /** Latent frames per temporal-VAE chunk: merge pairs only inside a chunk (absent: across, as the paper). */
+  /** Latent frames per temporal-VAE chunk: each chunk's key frame alone, pairs after it (absent: the paper's). */
   chunk: z.number().int().min(1).optional(),
+  /** Merged tokens' rotary positions: their index (the authors') or their frames' mean time. */
+  positions: z.enum(["index", "time"]).default("index"),
 }).strict().refine((o) => o.chunk === undefined || o.oddFrame === "alone", {
   message: "chunk needs oddFrame 'alone' (the authors' odd-frame rule has no chunks)",
 });
@@ -40,35 +50,41 @@ export type TdtmOptions = z.infer<typeof tdtmOptions>;
 
 /**
  * The pair-averaging merge [T', T] and repeat unmerge [T, T'] for `frames` latent frames, or `null` when
- * there is nothing to merge (T < 2).
+ * there is nothing to merge (T < 2); with `positions: "time"` also each token's mean frame index.
  *
  * @example
  * ```ts
  * const ops = tdtmOperators(3, "alone")!;
  * ops.merge.dims; // [2, 3]: rows (f0+f1)/2 and f2
+ * tdtmOperators(10, "alone", 5, "time")!.positions!.data; // [0, 1.5, 3.5, 5, 6.5, 8.5]
  * ```
  */
 export function tdtmOperators(
   frames: number,
   oddFrame: TdtmOptions["oddFrame"],
   chunk?: number,
+  positions: TdtmOptions["positions"] = "index",
 ): TimeOperators | null {
   if (!Number.isInteger(frames) || frames < 1) {
     throw new RangeError(`Cannot build TDTM operators: frame count "${frames}" is not a positive integer`);
   }
   if (frames < 2) return null;
-  // Pairs inside each chunk (one chunk when there are none); an odd chunk's last frame is its own group,
-  // except under `reference`, where it is left out of the merge.
+  // Without chunks: pairs from the first frame; an odd last frame is its own group, except under
+  // `reference`, where it is left out of the merge. With chunks: each chunk's key frame alone, then pairs.
   const size = chunk ?? frames;
   const groups: number[][] = [];
   for (let start = 0; start < frames; start += size) {
     const end = Math.min(start + size, frames);
-    for (let i = start; i < end; i += 2) {
+    if (chunk !== undefined) groups.push([start]);
+    for (let i = chunk === undefined ? start : start + 1; i < end; i += 2) {
       if (i + 1 < end) groups.push([i, i + 1]);
       else if (oddFrame === "alone") groups.push([i]);
     }
   }
-  return groupOperators(frames, groups);
+  const ops = groupOperators(frames, groups);
+  if (positions === "index") return ops;
+  const time = Float32Array.from(groups, (g) => g.reduce((a, b) => a + b, 0) / g.length);
+  return { ...ops, positions: tensor("float32", [groups.length], time) };
 }
 
 /**
@@ -107,7 +123,8 @@ export const tdtm = definePlugin({
   name: "tdtm",
   kind: "token-op",
   options: tdtmOptions,
-  create: ({ mergeSteps, oddFrame, chunk }) => ({
-    operators: (step, frames) => step.step < mergeSteps ? tdtmOperators(frames, oddFrame, chunk) : null,
+  create: ({ mergeSteps, oddFrame, chunk, positions }) => ({
+    operators: (step, frames) =>
+      step.step < mergeSteps ? tdtmOperators(frames, oddFrame, chunk, positions) : null,
   }),
 });

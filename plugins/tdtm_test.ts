@@ -118,29 +118,46 @@ Deno.test("tdtm plugin merges for steps below mergeSteps and returns identity (n
 });
 
 Deno.test("tdtm options reject unknown keys and bad values", () => {
-  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone" });
+  assert.deepEqual(tdtm.options.parse({}), { mergeSteps: 15, oddFrame: "alone", positions: "index" });
   assert.throws(() => tdtm.options.parse({ mergeSteps: -1 }));
   assert.throws(() => tdtm.options.parse({ mergeSteps: 15, oddFrame: "drop" }));
   assert.throws(() => tdtm.options.parse({ merge_steps: 15 }));
 });
 
-Deno.test("tdtmOperators() with chunks pairs frames inside each chunk, never across", () => {
+Deno.test("tdtmOperators() with chunks keeps each chunk's key frame alone and pairs the rest, never across", () => {
   const ops = tdtmOperators(10, "alone", 5)!;
   assert.deepEqual(ops.merge.dims, [6, 10]);
+  assert.equal(ops.positions, undefined);
   const x = randomFrames(10, 3);
   const avg = (a: number[], b: number[]) => a.map((v, c) => (v + b[c]) / 2);
   assertClose(apply(ops.merge, x), [
-    avg(x[0], x[1]),
-    avg(x[2], x[3]),
-    x[4],
-    avg(x[5], x[6]),
-    avg(x[7], x[8]),
-    x[9],
+    x[0],
+    avg(x[1], x[2]),
+    avg(x[3], x[4]),
+    x[5],
+    avg(x[6], x[7]),
+    avg(x[8], x[9]),
   ]);
   const y = randomFrames(6, 4);
-  assertClose(apply(ops.unmerge, y), [y[0], y[0], y[1], y[1], y[2], y[3], y[3], y[4], y[4], y[5]]);
-  // a clip of one chunk (or less) merges as without chunks
-  assert.deepEqual(tdtmOperators(5, "alone", 5)!.merge.data, tdtmOperators(5, "alone")!.merge.data);
-  assert.deepEqual(tdtmOperators(8, "alone", 4)!.merge.dims, [4, 8]);
+  assertClose(apply(ops.unmerge, y), [y[0], y[1], y[1], y[2], y[2], y[3], y[4], y[4], y[5], y[5]]);
+  // a short last chunk: key, then a pair and an odd frame alone
+  assert.deepEqual(tdtmOperators(9, "alone", 5)!.merge.dims, [6, 9]);
+  assert.deepEqual(tdtmOperators(5, "alone", 5)!.merge.dims, [3, 5]);
   assert.throws(() => instantiate(tdtm, { chunk: 5, oddFrame: "reference" }), /chunk needs oddFrame 'alone'/);
+});
+
+Deno.test("tdtmOperators() time positions are each token's mean frame index; index positions are absent", () => {
+  assert.deepEqual([...tdtmOperators(10, "alone", 5, "time")!.positions!.data], [0, 1.5, 3.5, 5, 6.5, 8.5]);
+  assert.deepEqual([...tdtmOperators(5, "alone", undefined, "time")!.positions!.data], [0.5, 2.5, 4]);
+  assert.equal(tdtmOperators(10, "alone", undefined, "index")!.positions, undefined);
+  const op = instantiate(tdtm, { mergeSteps: 2, chunk: 5, positions: "time" });
+  assert.deepEqual([...op.operators({ step: 1, total: 30, t: 900 }, 10)!.positions!.data], [
+    0,
+    1.5,
+    3.5,
+    5,
+    6.5,
+    8.5,
+  ]);
+  assert.throws(() => tdtm.options.parse({ positions: "centre" }));
 });

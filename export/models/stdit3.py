@@ -4,7 +4,8 @@ The full model is the composition of the same three pieces the bundle exports (e
 "denoiser"): `embed` (patchify + position embedding, timestep/fps/text embeddings), the interleaved
 spatial/temporal `STDiT3Block`s on a [B, T, H, W, C] residual stream, and `final` (T2IFinalLayer +
 unpatchify). Optional time-axis operators `merge_t` [Tm, T] / `unmerge_t` [T, Tm] wrap every attention
-(TDTM); None means no merge.
+(TDTM), and `rope_pos` [Tm] gives the merged frames' temporal RoPE positions; None means no merge
+(operators) or positions 0..Tm−1 (`rope_pos`, as the reference).
 
 No tensor inside has rank above 5 (the blocks compute on [B, T, H·W, C]; the unpatchify takes three rank-5
 steps): the same modules export to ONNX and convert to Core ML, whose tensors have rank ≤ 5.
@@ -60,14 +61,17 @@ class STDiT3Block(nn.Module):
 
     def forward(self, h: torch.Tensor, y_emb: torch.Tensor, y_bias: torch.Tensor, t_mlp: torch.Tensor,
                 merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None,
-                rope_freqs: torch.Tensor | None = None) -> torch.Tensor:
-        """h [B, T, H, W, C], y_emb [B, L, C], y_bias [B, 1, 1, L], t_mlp [B, T, 6C] → h (computed on [B, T, H·W, C])."""
+                rope_freqs: torch.Tensor | None = None, rope_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """h [B, T, H, W, C], y_emb [B, L, C], y_bias [B, 1, 1, L], t_mlp [B, T, 6C] → h (computed on [B, T, H·W, C]).
+
+        `rope_pos` [Tm]: the temporal RoPE position of each (merged) frame; None: 0..Tm−1 (the reference's)."""
         x = h.flatten(2, 3)
         m = self.scale_shift_table[None, None] + t_mlp.unflatten(-1, (6, -1))  # [B, T, 6, C]
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = m.split(1, dim=2)  # each [B, T, 1, C]
         a = modulate(layer_norm(x, self.hidden), shift_msa, scale_msa)
-        # RoPE positions 0..Tm−1, taken from an input's shape (a graph input keeps the ONNX trace dynamic)
-        rope_pos = positions(h, 1) if merge_t is None else positions(merge_t, 0)
+        # RoPE positions 0..Tm−1 unless given, taken from an input's shape (a graph input keeps the trace dynamic)
+        if rope_pos is None:
+            rope_pos = positions(h, 1) if merge_t is None else positions(merge_t, 0)
         a = _time_op(self._self_attn(_time_op(a, merge_t), rope_freqs, rope_pos), unmerge_t)
         x = x + gate_msa * a
         q = _time_op(x, merge_t)
@@ -163,8 +167,10 @@ class STDiT3(nn.Module):
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None,
                 x_mask: torch.Tensor | None = None, fps: torch.Tensor | None = None,
                 height: torch.Tensor | None = None, width: torch.Tensor | None = None,
-                merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, Cin, T, H, W], timestep [B], y [B, (1,) L, Cc], mask [n | B, L], fps/height/width [n]."""
+                merge_t: torch.Tensor | None = None, unmerge_t: torch.Tensor | None = None,
+                rope_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, Cin, T, H, W], timestep [B], y [B, (1,) L, Cc], mask [n | B, L], fps/height/width [n];
+        merge_t [Tm, T] / unmerge_t [T, Tm] / rope_pos [Tm] as `STDiT3Block.forward`."""
         B, _, Tx, Hx, Wx = x.shape
         y = y.reshape(B, y.shape[-2], y.shape[-1]).float()
         mask = torch.ones(y.shape[:2]) if mask is None else mask.float().repeat(B // mask.shape[0], 1)
@@ -179,7 +185,7 @@ class STDiT3(nn.Module):
         y_bias = text_bias(mask)
         for sb, tb in zip(self.spatial_blocks, self.temporal_blocks):
             h = sb(h, y_emb, y_bias, t_mlp, merge_t, unmerge_t)
-            h = tb(h, y_emb, y_bias, t_mlp, merge_t, unmerge_t, self.rope.freqs)
+            h = tb(h, y_emb, y_bias, t_mlp, merge_t, unmerge_t, self.rope.freqs, rope_pos)
         out = final_forward(self.final_layer, h, t_emb, t0_emb, x_mask, self.cfg.patch_size)
         return out[:, :, :Tx, :Hx, :Wx]
 

@@ -79,6 +79,13 @@ def block_names(cfg: STDiT3Config) -> list[str]:
     return names + ["final"]
 
 
+def block_kind(name: str) -> str:
+    """The `BLOCK_IO` kind of stage block `name`: 'embed', 'final', 'temporal' (takes rope_pos) or 'block'."""
+    if name in ("embed", "final"):
+        return name
+    return "temporal" if name.startswith("temporal_") else "block"
+
+
 def build_denoiser_block(cfg: STDiT3Config, name: str, source: WeightSource,
                          freqs: torch.Tensor | None = None) -> tuple[nn.Module, str]:
     """(module, kind) of stage block `name` ('embed', 'spatial_NN', 'temporal_NN', 'final') with its weights
@@ -103,7 +110,7 @@ def build_denoiser_block(cfg: STDiT3Config, name: str, source: WeightSource,
         with torch.no_grad():
             module.rope_freqs.copy_(freqs)
     source.load_into(module.block, prefix=f"{part}_blocks.{int(idx)}.")
-    return module, "block"
+    return module, block_kind(name)
 
 
 def export_denoiser(cfg: STDiT3Config | Mapping, source: WeightSource, out_dir: Path, *,
@@ -127,7 +134,8 @@ def export_denoiser(cfg: STDiT3Config | Mapping, source: WeightSource, out_dir: 
         "patch_size": list(cfg.patch_size), "in_channels": cfg.in_channels, "out_channels": cfg.out_channels,
         "caption_channels": cfg.caption_channels, "model_max_length": cfg.model_max_length,
         "input_sq_size": cfg.input_sq_size,
-        "inputs": ["x", "timestep", "y", "y_mask", "x_mask", "fps", "height", "width", "merge_t", "unmerge_t"],
+        "inputs": ["x", "timestep", "y", "y_mask", "x_mask", "fps", "height", "width", "merge_t", "unmerge_t",
+                   "rope_pos"],
         "output": "out",
         "blocks": blocks,
     }

@@ -31,7 +31,8 @@ class EmbedBlock(nn.Module):
 
 
 class DenoiserBlock(nn.Module):
-    """(h, y_emb, y_mask, t_mlp, merge_t, unmerge_t) → h, for one spatial or temporal block."""
+    """(h, y_emb, y_mask, t_mlp, merge_t, unmerge_t) → h for a spatial block; a temporal block also takes
+    rope_pos [Tm], its (merged) frames' RoPE positions."""
 
     def __init__(self, cfg: STDiT3Config, temporal: bool, rope_freqs: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -44,8 +45,9 @@ class DenoiserBlock(nn.Module):
         else:
             self.rope_freqs = None
 
-    def forward(self, h, y_emb, y_mask, t_mlp, merge_t, unmerge_t):  # noqa: ANN001, ANN201 (traced)
-        return self.block(h, y_emb, text_bias(y_mask, self.mask_bias), t_mlp, merge_t, unmerge_t, self.rope_freqs)
+    def forward(self, h, y_emb, y_mask, t_mlp, merge_t, unmerge_t, rope_pos=None):  # noqa: ANN001, ANN201 (traced)
+        return self.block(h, y_emb, text_bias(y_mask, self.mask_bias), t_mlp, merge_t, unmerge_t, self.rope_freqs,
+                          rope_pos)
 
 
 class FinalBlock(nn.Module):
@@ -75,6 +77,13 @@ BLOCK_IO: dict[str, dict] = {
         "axes": {"h": {0: "B", 1: "T", 2: "H", 3: "W"}, "y_emb": {0: "B", 1: "L"}, "y_mask": {0: "B", 1: "L"},
                  "t_mlp": {0: "B", 1: "T"}, "merge_t": {0: "Tm", 1: "T"}, "unmerge_t": {0: "T", 1: "Tm"}},
     },
+    "temporal": {
+        "inputs": ["h", "y_emb", "y_mask", "t_mlp", "merge_t", "unmerge_t", "rope_pos"],
+        "outputs": ["h"],
+        "axes": {"h": {0: "B", 1: "T", 2: "H", 3: "W"}, "y_emb": {0: "B", 1: "L"}, "y_mask": {0: "B", 1: "L"},
+                 "t_mlp": {0: "B", 1: "T"}, "merge_t": {0: "Tm", 1: "T"}, "unmerge_t": {0: "T", 1: "Tm"},
+                 "rope_pos": {0: "Tm"}},
+    },
     "final": {
         "inputs": ["h", "t_emb", "t0_emb", "x_mask"],
         "outputs": ["out"],
@@ -86,7 +95,8 @@ BLOCK_IO: dict[str, dict] = {
 
 def example_inputs(cfg: STDiT3Config, kind: str, *, B: int = 2, T: int = 3, H: int = 2, W: int = 5, L: int = 4,
                    Tm: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Random inputs for block `kind` ('embed', 'block', 'final') on a B×T×H×W patch grid, text length L."""
+    """Random inputs for block `kind` ('embed', 'block', 'temporal', 'final') on a B×T×H×W patch grid, text
+    length L (a temporal block's `rope_pos`: each merged frame's mean frame index)."""
     g = torch.Generator().manual_seed(seed)
     C = cfg.hidden_size
     pt, ph, pw = cfg.patch_size
@@ -100,7 +110,7 @@ def example_inputs(cfg: STDiT3Config, kind: str, *, B: int = 2, T: int = 3, H: i
         x = r(B, cfg.in_channels, T * pt, H * ph, W * pw)
         return (x, torch.rand(B, generator=g) * 1000, r(B, L, cfg.caption_channels), x_mask,
                 torch.full((B,), 24.0), torch.tensor([240.0]), torch.tensor([426.0]))
-    if kind == "block":
+    if kind in ("block", "temporal"):
         y_mask = torch.ones(B, L)
         y_mask[-1, L // 2:] = 0.0
         unmerge = torch.zeros(T, Tm)
@@ -108,7 +118,8 @@ def example_inputs(cfg: STDiT3Config, kind: str, *, B: int = 2, T: int = 3, H: i
             j = min(t * Tm // T, Tm - 1)
             unmerge[t, j] = 1.0
         merge = (unmerge / unmerge.sum(0, keepdim=True)).T.contiguous()
-        return r(B, T, H, W, C), r(B, L, C), y_mask, r(B, T, 6 * C) * 0.1, merge, unmerge
+        inputs = (r(B, T, H, W, C), r(B, L, C), y_mask, r(B, T, 6 * C) * 0.1, merge, unmerge)
+        return inputs + (merge @ torch.arange(T, dtype=torch.float32),) if kind == "temporal" else inputs
     if kind == "final":
         return r(B, T, H, W, C), r(B, T, C) * 0.1, r(B, T, C) * 0.1, x_mask
     raise ValueError(f"Cannot make example inputs: unknown block kind '{kind}'")

@@ -51,11 +51,11 @@ def _tile(a: np.ndarray, B: int) -> np.ndarray:
 def run_denoiser(bundle_dir: Path, stage: Mapping, x: np.ndarray, timestep: np.ndarray, y: np.ndarray, *,
                  y_mask: np.ndarray | None = None, x_mask: np.ndarray | None = None, fps: np.ndarray | None = None,
                  height: float = 512.0, width: float = 512.0, merge_t: np.ndarray | None = None,
-                 unmerge_t: np.ndarray | None = None) -> np.ndarray:
+                 unmerge_t: np.ndarray | None = None, rope_pos: np.ndarray | None = None) -> np.ndarray:
     """The model output [B, out_channels, T, H, W] for latent x [B, C, T, H, W] (any size, padded here).
 
     y is [B, L, Cc] or [B, 1, L, Cc]; y_mask [n | B, L] (default all tokens); x_mask [B, T] (default ones);
-    fps [n | B] (default 24); merge_t/unmerge_t default to the identity (no merge).
+    fps [n | B] (default 24); merge_t/unmerge_t default to the identity (no merge), rope_pos [Tm] to 0..Tm−1.
     """
     B, _, Tx, Hx, Wx = x.shape
     patch = tuple(stage["patch_size"])
@@ -75,6 +75,8 @@ def run_denoiser(bundle_dir: Path, stage: Mapping, x: np.ndarray, timestep: np.n
         "merge_t": eye if merge_t is None else np.asarray(merge_t, np.float32),
         "unmerge_t": eye if unmerge_t is None else np.asarray(unmerge_t, np.float32),
     }
+    Tm = env["merge_t"].shape[0]
+    env["rope_pos"] = np.arange(Tm, dtype=np.float32) if rope_pos is None else np.asarray(rope_pos, np.float32)
     missing = [n for n in stage["inputs"] if n not in env]
     if missing:
         raise ValueError(f"Cannot run denoiser: stage inputs {missing} are not provided")

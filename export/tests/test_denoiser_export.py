@@ -98,14 +98,21 @@ def test_block_entries_follow_the_contract(exported: tuple[Path, dict, STDiT3]) 
     spatial = stage["blocks"][1]
     assert [i["name"] for i in spatial["inputs"]] == ["h", "y_emb", "y_mask", "t_mlp", "merge_t", "unmerge_t"]
     assert spatial["inputs"][0]["dims"] == ["B", "T", "H", "W", 48]
+    temporal = stage["blocks"][2]
+    assert [i["name"] for i in temporal["inputs"]] == ["h", "y_emb", "y_mask", "t_mlp", "merge_t", "unmerge_t",
+                                                      "rope_pos"]
+    assert temporal["inputs"][-1]["dims"] == ["Tm"]
     assert spatial["outputs"][0]["onnx_name"] == "h_out"
     assert stage["blocks"][-1]["outputs"][0]["dims"] == ["B", CFG.out_channels, "T", "Hp", "Wp"]
     assert stage["out_channels"] == 8 and stage["patch_size"] == [1, 2, 2]
 
 
-@pytest.mark.parametrize("merged,with_x_mask", [(False, False), (True, False), (False, True)])
-def test_chain_equals_full_model(exported: tuple[Path, dict, STDiT3], merged: bool, with_x_mask: bool) -> None:
-    """ONNX chain (padded, cropped by the runner) == torch STDiT3 at a size that needs patch padding."""
+@pytest.mark.parametrize("merged,with_x_mask,timed", [(False, False, False), (True, False, False),
+                                                      (False, True, False), (True, False, True)])
+def test_chain_equals_full_model(exported: tuple[Path, dict, STDiT3], merged: bool, with_x_mask: bool,
+                                 timed: bool) -> None:
+    """ONNX chain (padded, cropped by the runner) == torch STDiT3 at a size that needs patch padding; `timed`:
+    the merged frames at their mean time (rope_pos) instead of 0..Tm−1."""
     out_dir, stage, model = exported
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 4, 7, 5, 9, generator=g)
@@ -114,15 +121,21 @@ def test_chain_equals_full_model(exported: tuple[Path, dict, STDiT3], merged: bo
     mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
     x_mask = torch.tensor([[0, 1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 1, 1, 1]]) if with_x_mask else None
     ops = reference_tdtm_operators(7) if merged else (None, None)
+    pos = (ops[0] @ np.arange(7, dtype=np.float32)).astype(np.float32) if timed else None
     kw = dict(fps=torch.tensor([24.0]), height=torch.tensor([144.0]), width=torch.tensor([256.0]))
     with torch.no_grad():
         ref = model(x, t, y, mask=mask, x_mask=x_mask, merge_t=None if ops[0] is None else torch.from_numpy(ops[0]),
-                    unmerge_t=None if ops[1] is None else torch.from_numpy(ops[1]), **kw).numpy()
+                    unmerge_t=None if ops[1] is None else torch.from_numpy(ops[1]),
+                    rope_pos=None if pos is None else torch.from_numpy(pos), **kw).numpy()
     got = run_denoiser(out_dir, stage, x.numpy(), t.numpy(), y.numpy(), y_mask=mask.numpy(),
                        x_mask=None if x_mask is None else x_mask.numpy(), fps=np.array([24.0]), height=144.0,
-                       width=256.0, merge_t=ops[0], unmerge_t=ops[1])
+                       width=256.0, merge_t=ops[0], unmerge_t=ops[1], rope_pos=pos)
     assert got.shape == (2, 8, 7, 5, 9)
     assert rel(got, ref) < 1e-5
+    if timed:  # the positions reach the temporal attention: the index positions give another output
+        index = run_denoiser(out_dir, stage, x.numpy(), t.numpy(), y.numpy(), y_mask=mask.numpy(), fps=np.array([24.0]),
+                             height=144.0, width=256.0, merge_t=ops[0], unmerge_t=ops[1])
+        assert rel(index, got) > 1e-4
 
 
 def test_fixture_bundle_reproduces_stdit3_forward(tmp_path: Path, golden: Path) -> None:

@@ -25,6 +25,11 @@ from export.world.clips import ClipSpec, WorldConfig, render, sample_spec
 CACHE_DIR = Path(".odsora-cache")
 
 
+def print_fields(**fields: object) -> None:
+    """The default `log`: one line of key=value pairs (the trainers pass their jsonl `Log`)."""
+    print(" ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
+
+
 def vae_digest(vae: VideoAutoencoderPipeline) -> str:
     """A short hash of the VAE's weights (the cache key)."""
     h = hashlib.sha256()
@@ -40,14 +45,14 @@ def world_digest(cfg: WorldConfig) -> str:
 
 
 def training_latents(vae: VideoAutoencoderPipeline, clips: int, data_seed: int, device: torch.device,
-                     log=print, batch: int = 16) -> torch.Tensor:
+                     log=print_fields, batch: int = 16) -> torch.Tensor:
     """Latents [clips, 4, t, h, w] of training clips 0..clips−1, from the cache when it matches."""
     return cached_latents(vae, lambda i: sample_spec(data_seed, i, "train", dm.WORLD), clips, device,
                           f"s{data_seed}_w{world_digest(dm.WORLD)}_n{clips}", log, batch)
 
 
 def bucket_latents(vae: VideoAutoencoderPipeline, bucket_index: int, buckets: tuple[Bucket, ...], clips: int,
-                   data_seed: int, device: torch.device, log=print, batch: int = 16) -> torch.Tensor:
+                   data_seed: int, device: torch.device, log=print_fields, batch: int = 16) -> torch.Tensor:
     """Latents of clips 0..clips−1 of one bucket (buckets.bucket_spec), from the cache when it matches."""
     b = buckets[bucket_index]
     key = f"b{bucket_index}_{b.name}_s{data_seed}_w{world_digest(bucket_world(b))}_n{clips}"
@@ -56,7 +61,7 @@ def bucket_latents(vae: VideoAutoencoderPipeline, bucket_index: int, buckets: tu
 
 
 def cached_latents(vae: VideoAutoencoderPipeline, spec_of: Callable[[int], ClipSpec], clips: int,
-                   device: torch.device, key: str, log=print, batch: int = 16,
+                   device: torch.device, key: str, log=print_fields, batch: int = 16,
                    frames: list[int] | None = None) -> torch.Tensor:
     """Latents of clips spec_of(0..clips−1) (their `frames`, default all), cached in CACHE_DIR under the VAE's
     digest and `key`."""

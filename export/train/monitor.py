@@ -1,6 +1,7 @@
 """Measure a DiT checkpoint while it trains: generate the prompt set in PyTorch, let the analyzer score it.
 
     scripts/py -m export.train.monitor [--n 24] [--steps 30] [--raw]     # EMA weights unless --raw
+    scripts/py -m export.train.monitor --tdtm chunk-time [--merge-steps 15]  # with TDTM (plugins/tdtm.ts)
 
 Writes the clips (raw frames + labels.jsonl + world.json) into a temp folder, runs `deno run -A eval/score.ts` on it,
 prints the accuracies and appends them to models/train/monitor_log.jsonl.
@@ -19,8 +20,22 @@ from tokenizers import Tokenizer
 from export.train import default_model as dm
 from export.train.common import TRAIN_DIR, Log, load_checkpoint, setup
 from export.train.dit import build_models, load_vae
-from export.train.rf_sample import decode_frames, sample_latents
+from export.train.rf_sample import decode_frames, latent_shape, sample_latents, tdtm_operators
+
+TDTM_MODES = {  # --tdtm: the `tdtm` plugin's options (chunk, positions) at 5 latent frames a temporal-VAE chunk
+    "paper": dict(), "chunk": dict(chunk=dm.CHUNK_LATENTS), "time": dict(time=True),
+    "chunk-time": dict(chunk=dm.CHUNK_LATENTS, time=True),
+}
 from export.world.world_json import trained_configs, write_world_json
+
+
+def median_motion_ratio(items: list[dict]) -> float | None:
+    """The median of the scored clips' motion ratios (displacement / the world's), as `deno task eval`."""
+    ratios = sorted(i["motion_ratio"] for i in items if i.get("motion_ratio") is not None)
+    if not ratios:
+        return None
+    mid = len(ratios) // 2
+    return round(ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2, 3)
 
 
 def load_text_to_video(path: Path, ema: bool = True):
@@ -47,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=dm.DEFAULT_FRAMES)
     ap.add_argument("--height", type=int, default=dm.WORLD.height)
     ap.add_argument("--width", type=int, default=dm.WORLD.width)
+    ap.add_argument("--tdtm", choices=sorted(TDTM_MODES), help="merge with TDTM: the authors' pairs (paper), each "
+                    "chunk's key frame alone (chunk), merged tokens at their mean time (time), or both")
+    ap.add_argument("--merge-steps", type=int, default=15)
     args = ap.parse_args(argv)
     device = setup(args.threads, "cpu")
     dit, t5, tok, step = load_text_to_video(args.dit, ema=not args.raw)
@@ -56,11 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     out = args.keep or Path(tempfile.mkdtemp(prefix="odsora_monitor_"))
     out.mkdir(parents=True, exist_ok=True)
     labels = []
+    T = latent_shape(args.frames, args.height, args.width)[1]
+    merge = tdtm_operators(T, **TDTM_MODES[args.tdtm]) if args.tdtm else None
     for start in range(0, len(items), 8):
         chunk = items[start:start + 8]
         seeds = [1000 + start + i for i in range(len(chunk))]
         z = sample_latents(dit, t5, tok, [c["prompt"] for c in chunk], seeds, steps=args.steps,
-                           cfg_scale=args.cfg, device=device, frames=args.frames, height=args.height, width=args.width)
+                           cfg_scale=args.cfg, device=device, frames=args.frames, height=args.height, width=args.width,
+                           merge=merge, merge_steps=args.merge_steps)
         for i, (c, frames) in enumerate(zip(chunk, decode_frames(vae, z, args.frames))):
             name = f"gen_{start + i:04d}.rgb"
             (out / name).write_bytes(frames.tobytes())
@@ -72,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     report = json.loads(res.stdout)
     Log(args.dit.with_name("monitor_log.jsonl"))(step=step, ema=not args.raw, n=report["n"], cfg=args.cfg,
                                          frames=args.frames, size=f"{args.height}x{args.width}",
-                                         accuracy=report["accuracy"], heldout=report["heldout_accuracy"])
+                                         tdtm=args.tdtm and f"{args.tdtm}/{args.merge_steps}",
+                                         accuracy=report["accuracy"], heldout=report["heldout_accuracy"],
+                                         motion_ratio=median_motion_ratio(report["items"]))
     if not args.keep:
         for p in out.iterdir():
             p.unlink()

@@ -35,12 +35,36 @@ def latent_shape(frames: int, height: int, width: int) -> tuple[int, int, int, i
     return (dm.SPATIAL_VAE["latent_channels"], latent_frames(frames), height // 8, width // 8)
 
 
+TimeOps = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # merge_t, unmerge_t, rope_pos (None: 0..Tm−1)
+
+
+def tdtm_operators(T: int, chunk: int | None = None, time: bool = False) -> TimeOps:
+    """TDTM's time operators for T latent frames, as plugins/tdtm.ts builds them (`oddFrame: alone`): frame
+    pairs from the first frame; with `chunk`, each chunk's first (key) frame alone and pairs after it; with
+    `time`, each merged token's RoPE position is its frames' mean index (else None: 0..Tm−1)."""
+    size = chunk or T
+    groups: list[list[int]] = []
+    for start in range(0, T, size):
+        end = min(start + size, T)
+        first = start
+        if chunk:
+            groups.append([start])
+            first = start + 1
+        groups += [list(range(i, min(i + 2, end))) for i in range(first, end, 2)]
+    merge, unmerge = torch.zeros(len(groups), T), torch.zeros(T, len(groups))
+    for j, g in enumerate(groups):
+        merge[j, g] = 1 / len(g)
+        unmerge[g, j] = 1
+    return merge, unmerge, (torch.tensor([sum(g) / len(g) for g in groups]) if time else None)
+
+
 @torch.no_grad()
 def sample_latents(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, prompts: list[str], seeds: list[int], *,
                    steps: int = 30, cfg_scale: float = 7.0, device: torch.device = torch.device("cpu"),
-                   frames: int = dm.DEFAULT_FRAMES, height: int = dm.WORLD.height, width: int = dm.WORLD.width
-                   ) -> torch.Tensor:
-    """Euler + CFG from seeded noise (torch.randn with each seed on CPU) → latents [B, C, t, h, w]."""
+                   frames: int = dm.DEFAULT_FRAMES, height: int = dm.WORLD.height, width: int = dm.WORLD.width,
+                   merge: TimeOps | None = None, merge_steps: int = 0) -> torch.Tensor:
+    """Euler + CFG from seeded noise (torch.randn with each seed on CPU) → latents [B, C, t, h, w]; `merge`
+    (TDTM's operators) wraps every attention for the first `merge_steps` steps."""
     n = len(prompts)
     shape = latent_shape(frames, height, width)
     z = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]).to(device)
@@ -50,7 +74,8 @@ def sample_latents(dit: STDiT3, t5: T5EncoderModel, tok: Tokenizer, prompts: lis
     cond = conditioning(2 * n, device, height, width)
     ts = rflow_timesteps(steps, height, width, frames)
     for i, t in enumerate(ts):
-        out = dit(torch.cat([z, z]), torch.full((2 * n,), t, device=device), y2, mask=mask2, **cond)
+        ops = dict(zip(("merge_t", "unmerge_t", "rope_pos"), merge)) if merge and i < merge_steps else {}
+        out = dit(torch.cat([z, z]), torch.full((2 * n,), t, device=device), y2, mask=mask2, **cond, **ops)
         v_cond, v_null = out[:, : z.shape[1]].chunk(2)
         v = v_null + cfg_scale * (v_cond - v_null)
         dt = (t - (ts[i + 1] if i + 1 < len(ts) else 0.0)) / 1000.0

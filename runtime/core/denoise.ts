@@ -18,6 +18,7 @@ import {
   cropTo,
   eye,
   full,
+  tensor,
   matmul,
   padTo,
   releaseTensor,
@@ -71,14 +72,36 @@ export type DenoiseInputs = Pick<
 
 const dimsOf = (t: Tensor) => `'${JSON.stringify(t.dims)}'`;
 
-/** Compose the token ops' operators for one step: identity when all are null, else chained products. */
+/** 0, 1, …, n − 1 as float32. */
+const indices = (n: number) => tensor("float32", [n], Float32Array.from({ length: n }, (_, i) => i));
+
+/** `values` read at fractional indices `at` (linear between neighbours). */
+function interpolate(values: Float32Array, at: Float32Array): Float32Array {
+  return at.map((q) => {
+    const i = Math.min(Math.max(Math.floor(q), 0), values.length - 1);
+    const next = Math.min(i + 1, values.length - 1);
+    return values[i] + (values[next] - values[i]) * (q - i);
+  });
+}
+
+/**
+ * Compose the token ops' operators for one step: identity when all are null, else chained products, with the
+ * merged tokens' positions in latent frames (each op's `positions` read off the positions before it; an op
+ * without them numbers its tokens 0..T'−1).
+ *
+ * @example
+ * ```ts ignore
+ * composeOperators([], { step: 0, total: 30, t: 1000 }, 4).positions.data; // [0, 1, 2, 3]
+ * ```
+ */
 export function composeOperators(
   tokenOps: readonly TokenOp[],
   step: { step: number; total: number; t: number },
   frames: number,
-): TimeOperators {
+): Required<TimeOperators> {
   let merge = eye(frames);
   let unmerge = eye(frames);
+  let positions = indices(frames);
   let current = frames;
   for (const op of tokenOps) {
     let ops: TimeOperators | null;
@@ -95,22 +118,30 @@ export function composeOperators(
     if (!ops) continue;
     const [m0, m1] = ops.merge.dims;
     const [u0, u1] = ops.unmerge.dims;
-    if (ops.merge.dims.length !== 2 || m1 !== current || u0 !== current || u1 !== m0) {
+    const p = ops.positions;
+    if (
+      ops.merge.dims.length !== 2 || m1 !== current || u0 !== current || u1 !== m0 ||
+      (p && (p.dims.length !== 1 || p.dims[0] !== m0))
+    ) {
       throw new PluginError(
         `Cannot use operators of token op '${op.name}' at step '${step.step}': merge ${
           dimsOf(ops.merge)
-        } and ` +
-          `unmerge ${dimsOf(ops.unmerge)} do not fit '${current}' frames`,
+        }, ` +
+          `unmerge ${dimsOf(ops.unmerge)} and positions ${p ? dimsOf(p) : "(none)"} do not fit '${current}' frames`,
         op.name,
         "operators",
       );
     }
     merge = matmul(ops.merge, merge);
     unmerge = matmul(unmerge, ops.unmerge);
+    positions = p ? tensor("float32", [m0], interpolate(positions.data, p.data)) : indices(m0);
     current = m0;
   }
-  return { merge, unmerge };
+  return { merge, unmerge, positions };
 }
+
+/** Whether `positions` are 0..n−1, the positions every denoiser graph uses without a `rope_pos` input. */
+const isIndices = (positions: Tensor<"float32">) => positions.data.every((v, i) => v === i);
 
 function checkInputs(o: DenoiseOptions, inChannels: number): void {
   const { noise, y, yMask, yNull } = o;
@@ -163,8 +194,8 @@ function cacheSplit(bundle: Bundle): CacheSplit {
 }
 
 /** A key of a step's token layout: equal keys = the same merge of frames (a residual may carry over). */
-function layoutKey(ops: TimeOperators): string {
-  return `${ops.merge.dims.join("x")}:${Array.from(ops.merge.data).join(",")}`;
+function layoutKey(ops: Required<TimeOperators>): string {
+  return `${ops.merge.dims.join("x")}:${Array.from(ops.merge.data).join(",")}@${ops.positions.data.join(",")}`;
 }
 
 function askCache(cache: StepCache, query: StepCacheQuery): StepCacheDecision {
@@ -218,6 +249,8 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     width: full([1], o.width),
   };
   const total = o.timesteps.length;
+  // Bundles exported before `rope_pos` existed number merged frames 0..T'−1 inside the graph.
+  const takesPositions = spec.blocks.some((b) => b.inputs.some((i) => i.name === "rope_pos"));
   const cache = o.stepCache ?? null;
   const split = cache ? cacheSplit(o.bundle) : null;
   let cached: { residual: Tensor<"float32">; layout: string } | null = null;
@@ -279,12 +312,21 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
   const model: ModelFn = async (x, t, step, options) => {
     const xp = padTo(x, padded);
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
+    if (!takesPositions && !isIndices(ops.positions)) {
+      throw new StageError(
+        `Cannot denoise with token ops '${o.tokenOps.map((op) => op.name).join("', '")}': they place merged ` +
+          `frames at positions [${ops.positions.data.join(", ")}], but bundle '${o.bundle.name}' has no ` +
+          `'rope_pos' block input (exported before it existed; export it again)`,
+        "denoiser",
+      );
+    }
     const input: TensorMap = {
       ...fixed,
       x: concat([xp, xp], 0),
       timestep: full([2 * n], t),
       merge_t: ops.merge,
       unmerge_t: ops.unmerge,
+      rope_pos: ops.positions,
     };
     const env = cache
       ? await cachedPass(input, { step, t, layout: layoutKey(ops), exact: options?.exact === true })

@@ -88,6 +88,73 @@ Deno.test("composeOperators() is identity without ops and chains ops by matrix p
   assert.deepEqual(later.merge.dims, [3, 3]);
 });
 
+Deno.test("composeOperators() places merged tokens: indices without positions, chained positions read off", () => {
+  assert.deepEqual([...composeOperators([], { step: 0, total: 1, t: 1000 }, 3).positions.data], [0, 1, 2]);
+  const at = (positions: number[]) => fromArray([positions.length], positions) as Tensor<"float32">;
+  const first: TokenOp = {
+    name: "timed",
+    kind: "token-op",
+    operators: () => ({
+      merge: f32(fromArray([2, 3], [0.5, 0.5, 0, 0, 0, 1])),
+      unmerge: f32(fromArray([3, 2], [1, 0, 1, 0, 0, 1])),
+      positions: at([0.5, 2]),
+    }),
+  };
+  const second = (positions?: number[]): TokenOp => ({
+    name: "second",
+    kind: "token-op",
+    operators: () => ({
+      merge: f32(fromArray([1, 2], [0.25, 0.75])),
+      unmerge: f32(fromArray([2, 1], [1, 1])),
+      ...(positions ? { positions: at(positions) } : {}),
+    }),
+  });
+  const step = { step: 0, total: 1, t: 1000 };
+  assert.deepEqual([...composeOperators([first], step, 3).positions.data], [0.5, 2]);
+  // 0.75 of the way from the first token (0.5) to the second (2)
+  assert.deepEqual([...composeOperators([first, second([0.75])], step, 3).positions.data], [1.625]);
+  // an op without positions numbers its tokens from 0, as the reference does
+  assert.deepEqual([...composeOperators([first, second()], step, 3).positions.data], [0]);
+  const wrong = second([0, 1]);
+  assert.throws(() => composeOperators([first, wrong], step, 3), /positions '\[2\]' do not fit '2' frames/);
+});
+
+Deno.test("denoise() refuses merged-frame positions on a bundle whose blocks take no rope_pos", async () => {
+  const { bundle, expected } = await loadToy();
+  // the toy's blocks number merged frames themselves, as bundles exported before rope_pos did
+  assert.ok(!bundle.denoiser!.blocks.some((b) => b.inputs.some((i) => i.name === "rope_pos")));
+  const T = expected.z.dims[2];
+  const timed: TokenOp = {
+    name: "timed",
+    kind: "token-op",
+    operators: () => ({
+      merge: f32(fromArray([1, T], Array(T).fill(1 / T))),
+      unmerge: f32(fromArray([T, 1], Array(T).fill(1))),
+      positions: fromArray([1], [(T - 1) / 2]) as Tensor<"float32">,
+    }),
+  };
+  const runner = { run: () => Promise.reject(new Error("ran")) } as unknown as Parameters<typeof denoise>[0]["runner"];
+  await assert.rejects(
+    denoise({
+      bundle,
+      runner,
+      sampler: instantiate(euler),
+      tokenOps: [timed],
+      noise: f32(expected.z),
+      y: f32(expected.y),
+      yMask: expected.y_mask,
+      yNull: f32(expected.y_null),
+      cfgScale: 7,
+      timesteps: [1000, 500],
+      fps: 24,
+      height: 40,
+      width: 48,
+      emit: () => {},
+    }),
+    (e) => e instanceof StageError && /no 'rope_pos' block input/.test(e.message),
+  );
+});
+
 Deno.test("composeOperators() rejects operators that do not fit the frames, naming the token op", () => {
   const bad = pairOp(fromArray([1, 2], [0.5, 0.5]), fromArray([2, 1], [1, 1]), 1);
   assert.throws(

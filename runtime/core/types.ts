@@ -162,10 +162,16 @@ export interface StepInfo {
   t: number; // timestep in [0, 1000]
 }
 
-/** Linear operators along the (latent) time axis: `merge` [T', T] and `unmerge` [T, T']. */
+/**
+ * Linear operators along the (latent) time axis: `merge` [T', T] and `unmerge` [T, T'], and optionally where
+ * the merged tokens sit in time for the temporal attention's rotary embedding: `positions` [T'], in units of
+ * the operator's input frames (i = input frame i; fractions lie between frames). Absent: 0, 1, …, T' − 1 (the
+ * reference's: merged token j at position j).
+ */
 export interface TimeOperators {
   merge: Tensor<"float32">;
   unmerge: Tensor<"float32">;
+  positions?: Tensor<"float32">;
 }
 
 /** A token-op plugin. `null` means identity for this step. Several token ops chain (composed). */
