@@ -32,6 +32,8 @@ const cidl = (budget: string) => ({ name: "ci-dl", budget });
  * rescaling polynomial is the default model's fit (plugins/step_cache/teacache_fit.json).
  */
 const teacache = { name: "teacache", threshold: 0.3 };
+/** TeaCache with all three techniques: 0.2, as `deno task eval`'s `all-cache` (eval/variants.ts says why). */
+const teacacheAll = { name: "teacache", threshold: 0.2 };
 
 /** The rows, baseline first (the 30-step resident Euler run every ratio is against). */
 export const ROWS: RowSpec[] = [
@@ -65,7 +67,7 @@ export const ROWS: RowSpec[] = [
     token_ops: [tdtm(15)],
     // the last block stays resident too when it fits, so a reused call loads nothing
     scheduler: { ...cidl("50%"), residentLast: true },
-    step_cache: teacache,
+    step_cache: teacacheAll,
   },
 ];
 
