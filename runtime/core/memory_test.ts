@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { availableBytes, fileMappings, mallocTrim, peakRssBytes, populate, rssBytes } from "./memory.ts";
+import {
+  availableBytes,
+  collectGarbage,
+  fileMappings,
+  fixMmapThreshold,
+  mallocTrim,
+  peakRssBytes,
+  populate,
+  rssBytes,
+} from "./memory.ts";
 
 Deno.test("rssBytes() counts a touched buffer and agrees with Deno.memoryUsage(); peak is at least current", () => {
   const big = new Uint8Array(64 * 1024 * 1024).fill(1);
@@ -29,4 +38,22 @@ Deno.test("fileMappings() lists this process's mapped executable and populate() 
     0,
     "skips a gone range",
   );
+});
+
+Deno.test("fixMmapThreshold() maps a large allocation on its own: freeing it hands its pages back at once", () => {
+  if (Deno.build.os !== "linux") return;
+  assert.equal(fixMmapThreshold(128 * 1024), true);
+  const size = 8 * 1024 * 1024;
+  const buffer = new ArrayBuffer(size);
+  new Uint8Array(buffer).fill(1);
+  const held = rssBytes();
+  buffer.transfer(0); // frees the backing store now
+  const freed = held - rssBytes();
+  assert.ok(freed >= 0.9 * size, `freeing ${size} B gave back ${freed} B without a trim`);
+});
+
+Deno.test("collectGarbage() runs V8's collector where exposed, plain or memory-reducing", () => {
+  const exposed = typeof (globalThis as { gc?: unknown }).gc === "function";
+  assert.equal(collectGarbage(), exposed);
+  assert.equal(collectGarbage(true), exposed);
 });

@@ -29,7 +29,8 @@ export interface LaneSessionOptions {
 export type LaneCall =
   | { op: "load"; path: string; options: LaneSessionOptions }
   | { op: "run"; session: number; feeds: Record<string, WireTensor> }
-  | { op: "unload"; session: number; trim: boolean | "always"; collect?: boolean }
+  /** `collect`: collect the lane's garbage after the release; `"reduce"`: and shrink its young generation. */
+  | { op: "unload"; session: number; trim: boolean | "always"; collect?: boolean | "reduce" }
   | { op: "ready" }
   | { op: "close" };
 

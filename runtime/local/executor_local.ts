@@ -1,15 +1,24 @@
 /**
  * The `local` executor plugin: blocks run in onnxruntime-node sessions owned by Deno workers ("lanes",
  * runtime/local/lane_worker.ts), so a session create on one lane overlaps a run on another and the main thread
- * stays free. Tensors cross as transferable buffers. Workers are never terminated while busy (that
- * crashes the process): cancellation happens between blocks, and `close()` waits for idle lanes.
+ * stays free; with `lean`, the first lane's sessions live in the calling thread instead
+ * (runtime/local/lane_sessions.ts serves both). Tensors cross as transferable buffers. Workers are never
+ * terminated while busy (that crashes the process): cancellation happens between blocks, and `close()`
+ * waits for idle lanes.
  *
  * @module
  */
 import { z } from "zod";
-import { fromWire, type LaneCall, type LaneReply, toWire, type WireTensor } from "./_lane_protocol.ts";
+import {
+  fromWire,
+  type LaneCall,
+  type LaneReply,
+  type LaneRequest,
+  toWire,
+  type WireTensor,
+} from "./_lane_protocol.ts";
 import { ExecutorError } from "../core/errors.ts";
-import { availableBytes, rssBytes } from "../core/memory.ts";
+import { availableBytes, fixMmapThreshold, rssBytes } from "../core/memory.ts";
 import type { BlockRef, Executor, LoadedBlock, PluginDefinition, TensorMap } from "../core/types.ts";
 
 /** Options of the `local` executor (after defaults). */
@@ -40,7 +49,28 @@ export interface LocalOptions {
    * faults them in (~10–17 ms), so that its run does not.
    */
   prepack?: boolean | "kept";
+  /**
+   * The least memory, for budgets near what one lane and one block need (measured on the hard-cap test's
+   * mid-preset bundle at 25% of its stage bytes, 83.3 MiB: the run's added peak went from over the budget to
+   * 66–68 MiB, frames bit-equal). Three changes, none of them to the numerics:
+   * - the first lane runs in the calling thread, not in a worker: no worker isolate (the first lane's
+   *   measured start-up 56 → 44 MiB; most of the rest is onnxruntime's code and environment); the calling
+   *   thread blocks while it loads or runs a block (progress and cancellation are seen between blocks, as
+   *   always); further lanes are workers, sharing the library and environment (13.8 MiB each measured);
+   * - allocations of {@link LEAN_MMAP_THRESHOLD} or more get their own mappings, handed back when freed
+   *   (glibc `mallopt(M_MMAP_THRESHOLD)`, for the whole process from the first start on). glibc's own
+   *   threshold grows with the largest block freed, past which onnxruntime's activations come from the
+   *   heap, where an aligned tensor of the size just freed does not fit the hole the last one left: a chain
+   *   of elementwise operators grew the heap by one tensor each (a block took 32.8 MiB loaded and running,
+   *   21.9 MiB with this). The price: every activation faults fresh pages in;
+   * - a budgeted block's unload runs V8's memory-reducing collection, which also shrinks the young
+   *   generation a run grows (8–10 MiB here); the price: several full collections per unload.
+   */
+  lean?: boolean;
 }
+
+/** The C heap's mmap threshold of a {@link LocalOptions.lean} executor, bytes (glibc's initial one). */
+export const LEAN_MMAP_THRESHOLD = 128 * 1024;
 
 const localOptions: z.ZodType<LocalOptions> = z.object({
   /** Most workers to start; plan lanes beyond it share workers (lane i → worker i mod lanes). */
@@ -53,12 +83,19 @@ const localOptions: z.ZodType<LocalOptions> = z.object({
   trim: z.union([z.boolean(), z.literal("always")]).default(true),
   optimization: z.enum(["disabled", "basic", "extended", "all"]).default("all"),
   prepack: z.union([z.boolean(), z.literal("kept")]).default("kept"),
+  /** The least memory: the first lane in the calling thread, large allocations mapped on their own. */
+  lean: z.boolean().default(false),
 }).strict();
 
 const BACKEND = "local";
 
 interface Lane {
-  worker: Worker;
+  /** Where the lane's sessions live: this thread, or a worker's. */
+  kind: "inline" | "worker";
+  /** Hand a request to the lane; its reply settles the entry in `pending`. */
+  post(req: LaneRequest, transfer: Transferable[]): void;
+  /** Stop the lane (it is idle). */
+  stop(): void;
   pending: Map<number, { resolve: (r: LaneReply) => void; reject: (e: Error) => void }>;
   dead: Error | null;
 }
@@ -83,18 +120,30 @@ export class LocalExecutor implements Executor {
    */
   async start(lanes: number): Promise<void> {
     const want = Math.min(Math.max(1, lanes), this.#options.lanes ?? Infinity);
+    if (this.#lanes.length === 0 && this.#options.lean) fixMmapThreshold(LEAN_MMAP_THRESHOLD);
     const started: Lane[] = [];
     while (this.#lanes.length < want) {
-      const lane = this.#spawn();
+      const lane = this.#lanes.length === 0 && this.#options.lean ? this.#inline() : this.#spawn();
       this.#lanes.push(lane);
       started.push(lane);
     }
     await Promise.all(started.map((lane) => this.#call(lane, { op: "ready" }, "start lane", null)));
   }
 
+  /** Where each started lane's sessions live, in lane order: this thread (`inline`) or a worker's. */
+  get laneKinds(): ("inline" | "worker")[] {
+    return this.#lanes.map((lane) => lane.kind);
+  }
+
   #spawn(): Lane {
     const worker = new Worker(new URL("./lane_worker.ts", import.meta.url).href, { type: "module" });
-    const lane: Lane = { worker, pending: new Map(), dead: null };
+    const lane: Lane = {
+      kind: "worker",
+      post: (req, transfer) => worker.postMessage(req, transfer),
+      stop: () => worker.terminate(),
+      pending: new Map(),
+      dead: null,
+    };
     worker.onmessage = (e: MessageEvent<LaneReply>) => {
       const p = lane.pending.get(e.data.id);
       lane.pending.delete(e.data.id);
@@ -105,6 +154,33 @@ export class LocalExecutor implements Executor {
       lane.dead = new Error(e.message);
       for (const p of lane.pending.values()) p.reject(lane.dead);
       lane.pending.clear();
+    };
+    return lane;
+  }
+
+  /** A lane in this thread: its sessions answer requests in order, between this thread's other work. */
+  #inline(): Lane {
+    // onnxruntime-node loads into this thread only when an inline lane starts
+    const sessions = import("./lane_sessions.ts").then((m) => new m.LaneSessions());
+    let queue: Promise<void> = Promise.resolve();
+    const lane: Lane = {
+      kind: "inline",
+      post: (req) => {
+        queue = queue.then(async () => {
+          let reply: LaneReply;
+          try {
+            reply = { ...(await (await sessions).answer(req)).reply, id: req.id } as LaneReply;
+          } catch (e) {
+            reply = { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+          }
+          const p = lane.pending.get(req.id);
+          lane.pending.delete(req.id);
+          p?.resolve(reply);
+        });
+      },
+      stop: () => {},
+      pending: new Map(),
+      dead: null,
     };
     return lane;
   }
@@ -125,7 +201,7 @@ export class LocalExecutor implements Executor {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       lane.pending.set(id, { resolve, reject });
-      lane.worker.postMessage({ ...req, id }, transfer);
+      lane.post({ ...req, id }, transfer);
     });
   }
 
@@ -206,7 +282,7 @@ export class LocalExecutor implements Executor {
         op: "unload",
         session: entry.session,
         trim: block.ref.budgeted && this.#options.trim === false ? true : this.#options.trim,
-        collect: block.ref.budgeted === true,
+        collect: block.ref.budgeted === true && (this.#options.lean ? "reduce" : true),
       },
       `unload block '${name}'`,
       name,
@@ -232,7 +308,7 @@ export class LocalExecutor implements Executor {
     await Promise.allSettled(lanes.map(async (lane) => {
       // A lane handles requests in order, so the reply to `close` means everything before it finished.
       if (!lane.dead) await this.#send(lane, { op: "close" }).catch(() => undefined);
-      lane.worker.terminate();
+      lane.stop();
     }));
   }
 }

@@ -145,3 +145,55 @@ Deno.test("local executor loads a streamed block unpacked, its mapped weights fa
     await exec.close();
   }
 });
+
+Deno.test("a lean local executor runs its first lane in this thread, further lanes in workers, with the same outputs bit for bit", async () => {
+  const { bundle, env, refs } = await toy();
+  const blocks = stageOf(bundle, "denoiser").blocks;
+  const outs: TensorMap[] = [];
+  for (const lean of [false, true]) {
+    const exec = local.create(local.options.parse({ threads: 1, prepack: false, lean }));
+    await exec.start(2);
+    try {
+      assert.deepEqual(exec.laneKinds, lean ? ["inline", "worker"] : ["worker", "worker"]);
+      const state = { ...env };
+      for (const [i, block] of blocks.entries()) {
+        // streamed and budgeted, as a tight plan loads them: the lean unload also shrinks the young generation
+        const loaded = await exec.load({ ...refs[i], transient: true, budgeted: true });
+        const feeds = Object.fromEntries(block.inputs.map((io) => [io.name, state[io.name]]));
+        const out = await exec.run(loaded, feeds);
+        for (const io of block.outputs) state[io.name] = out[io.onnx_name ?? io.name];
+        await exec.unload(loaded);
+      }
+      outs.push(state);
+      assert.equal((await exec.memory()).residentBytes, 0);
+    } finally {
+      await exec.close();
+    }
+  }
+  assert.deepEqual(outs[1].out.dims, outs[0].out.dims);
+  assert.deepEqual(outs[1].out.data, outs[0].out.data);
+  // the caller's tensors were copied for the inline lane too, never detached
+  assert.ok(env.x.data.length > 0);
+});
+
+Deno.test("a lean local executor's inline lane reports onnxruntime's errors as ExecutorErrors", async () => {
+  const { refs } = await toy();
+  const exec = local.create(local.options.parse({ threads: 1, lean: true }));
+  await exec.start(1);
+  try {
+    assert.deepEqual(exec.laneKinds, ["inline"]);
+    await assert.rejects(
+      exec.load({ ...refs[0], path: "/nonexistent/embed.onnx", lane: 0 }),
+      (e) =>
+        e instanceof ExecutorError &&
+        /^Cannot load block 'denoiser\/embed' from '\/nonexistent/.test(e.message),
+    );
+    const b = await exec.load({ ...refs[0], lane: 0 });
+    await assert.rejects(
+      exec.run(b, {}),
+      (e) => e instanceof ExecutorError && /Cannot run block 'denoiser\/embed'/.test(e.message),
+    );
+  } finally {
+    await exec.close();
+  }
+});
