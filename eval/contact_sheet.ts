@@ -2,10 +2,10 @@
  * A contact sheet: one PNG that tiles a clip's frames, one row per variant, so a reader can see what the
  * evaluation's numbers mean (a smeared background, an object that stops, a colour that drifts).
  *
- *   deno run -A eval/contact_sheet.ts --prompt "a red circle moving left on a black background"
+ *   deno task sheet --prompt "a red circle moving left on a black background"
  *       [--recipe recipes/default.yaml] [--variant every|a,b] [--seed 42] [--every 2] [--scale 3]
  *       [--out out/contact_sheet.png]
- *   deno run -A eval/contact_sheet.ts --prompts eval/prompts.jsonl --item K [--batch 8] ...
+ *   deno task sheet --prompts eval/prompts.jsonl --item K [--batch 8] ...
  *
  * With `--prompts` and `--item`, the clip is item K of `deno task eval` exactly (its batch of `--batch`
  * prompts and seed: the recipe's seed + batch index), so a report's miss can be looked at.
@@ -28,8 +28,7 @@ import { builtins } from "../builtins.ts";
 import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 
 /** Usage text of the contact sheet tool. */
-export const USAGE =
-  `usage: deno run -A eval/contact_sheet.ts (--prompt TEXT [--seed N] | --prompts FILE --item K [--batch 8])
+export const USAGE = `usage: deno task sheet (--prompt TEXT [--seed N] | --prompts FILE --item K [--batch 8])
        [--recipe recipes/default.yaml] [--variant every|a,b] [--every 2] [--scale 3] [--out out/contact_sheet.png]`;
 
 const GAP = 2;

@@ -21,7 +21,7 @@ import { analyzeClip } from "./analyze.ts";
 import { clipPsnr, clipSsim } from "./fidelity.ts";
 import { EvalError, type EvalPrompt, readPrompts } from "./prompt_file.ts";
 import { type Accuracy, accuracy, mean, median, type ScoredItem, scoreItem } from "./score.ts";
-import { parseVariants, VARIANTS, variantOverrides } from "./variants.ts";
+import { parseVariants, variantOverrides, VARIANTS } from "./variants.ts";
 import { builtins } from "../builtins.ts";
 import { withFallbackBundle } from "../runtime/cli/fallback_bundle.ts";
 import { findWorldFile, readWorld, slowestDisplacement, type World } from "./world.ts";

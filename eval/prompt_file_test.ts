@@ -30,7 +30,16 @@ Deno.test("parsePrompts() names the file and line of a bad entry", () => {
 
 Deno.test("parseVariants() accepts known variants and 'every', rejects others", () => {
   assert.deepEqual(parseVariants("default,lpl-15"), ["default", "lpl-15"]);
-  assert.deepEqual(parseVariants("every"), ["default", "lpl-15", "tdtm-15", "all", "cache", "all-cache"]);
+  assert.deepEqual(parseVariants("every"), [
+    "default",
+    "lpl-15",
+    "tdtm-15",
+    "tdtm-15-paper",
+    "all",
+    "all-paper",
+    "cache",
+    "all-cache",
+  ]);
   assert.throws(() => parseVariants("lpl-16"), /Cannot pick variant 'lpl-16'/);
 });
 

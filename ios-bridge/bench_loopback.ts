@@ -117,6 +117,7 @@ function passFeeds(cin: number, cc: number, lmax: number): TensorMap {
     width: { dtype: "float32", dims: [1], data: new Float32Array([128]) },
     merge_t: { dtype: "float32", dims: [T, T], data: eye },
     unmerge_t: { dtype: "float32", dims: [T, T], data: eye },
+    rope_pos: { dtype: "float32", dims: [T], data: Float32Array.from({ length: T }, (_, i) => i) },
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { stageOf } from "../runtime/bundle/bundle.ts";
 import { openStage } from "../runtime/core/stage.ts";
-import { cropTo, eye, full, padTo, reshape, slice, toFloat32 } from "../runtime/core/tensor.ts";
+import { cropTo, eye, fromArray, full, padTo, reshape, slice, toFloat32 } from "../runtime/core/tensor.ts";
 import type { Tensor, TensorMap } from "../runtime/core/types.ts";
 import { compare, type ParityCheck, type ParityResult, readAll } from "./_parity.ts";
 
@@ -45,6 +45,7 @@ export const stdit3Forward: ParityCheck = {
       width: slice(io.width, 0, 0, 1),
       merge_t: eye(frames),
       unmerge_t: eye(frames),
+      rope_pos: fromArray([frames], Array.from({ length: frames }, (_, i) => i)),
     };
     const variants = Object.keys(VARIANTS).filter((k) => io[k]);
     const runner = await openStage({

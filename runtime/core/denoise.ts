@@ -18,13 +18,13 @@ import {
   cropTo,
   eye,
   full,
-  tensor,
   matmul,
   padTo,
   releaseTensor,
   reshape,
   slice,
   sub,
+  tensor,
   toFloat32,
 } from "./tensor.ts";
 import type {
@@ -124,10 +124,10 @@ export function composeOperators(
       (p && (p.dims.length !== 1 || p.dims[0] !== m0))
     ) {
       throw new PluginError(
-        `Cannot use operators of token op '${op.name}' at step '${step.step}': merge ${
-          dimsOf(ops.merge)
-        }, ` +
-          `unmerge ${dimsOf(ops.unmerge)} and positions ${p ? dimsOf(p) : "(none)"} do not fit '${current}' frames`,
+        `Cannot use operators of token op '${op.name}' at step '${step.step}': merge ${dimsOf(ops.merge)}, ` +
+          `unmerge ${dimsOf(ops.unmerge)} and positions ${
+            p ? dimsOf(p) : "(none)"
+          } do not fit '${current}' frames`,
         op.name,
         "operators",
       );
@@ -195,7 +195,9 @@ function cacheSplit(bundle: Bundle): CacheSplit {
 
 /** A key of a step's token layout: equal keys = the same merge of frames (a residual may carry over). */
 function layoutKey(ops: Required<TimeOperators>): string {
-  return `${ops.merge.dims.join("x")}:${Array.from(ops.merge.data).join(",")}@${ops.positions.data.join(",")}`;
+  return `${ops.merge.dims.join("x")}:${Array.from(ops.merge.data).join(",")}@${
+    ops.positions.data.join(",")
+  }`;
 }
 
 function askCache(cache: StepCache, query: StepCacheQuery): StepCacheDecision {
@@ -314,7 +316,9 @@ export async function denoise(o: DenoiseOptions): Promise<{ latent: Tensor<"floa
     const ops = composeOperators(o.tokenOps, { step, total, t }, frames);
     if (!takesPositions && !isIndices(ops.positions)) {
       throw new StageError(
-        `Cannot denoise with token ops '${o.tokenOps.map((op) => op.name).join("', '")}': they place merged ` +
+        `Cannot denoise with token ops '${
+          o.tokenOps.map((op) => op.name).join("', '")
+        }': they place merged ` +
           `frames at positions [${ops.positions.data.join(", ")}], but bundle '${o.bundle.name}' has no ` +
           `'rope_pos' block input (exported before it existed; export it again)`,
         "denoiser",

@@ -133,7 +133,9 @@ Deno.test("denoise() refuses merged-frame positions on a bundle whose blocks tak
       positions: fromArray([1], [(T - 1) / 2]) as Tensor<"float32">,
     }),
   };
-  const runner = { run: () => Promise.reject(new Error("ran")) } as unknown as Parameters<typeof denoise>[0]["runner"];
+  const runner = { run: () => Promise.reject(new Error("ran")) } as unknown as Parameters<
+    typeof denoise
+  >[0]["runner"];
   await assert.rejects(
     denoise({
       bundle,
