@@ -12,7 +12,7 @@ from export.train import dit as train_dit
 
 from export.train import vae as train_vae
 from export.train.dit_steps import sample_s
-from export.train.rf_sample import latent_shape, rflow_timesteps
+from export.train.rf_sample import latent_shape, rflow_timesteps, tdtm_operators
 from export.train.common import load_checkpoint, step_rng
 
 VAE_ARGS = ["--steps", "3", "2", "1", "--batch", "2", "1", "1", "--eval-clips", "1", "--stats-clips", "16",
@@ -163,14 +163,17 @@ def test_exported_bundle_matches_the_trained_torch_model(trained: dict) -> None:
         assert np.array_equal(null, dit.null_caption().numpy())
         g = torch.Generator().manual_seed(0)
         x, t = torch.randn(2, 4, 5, 8, 8, generator=g), torch.tensor([900.0, 250.0])
-        ref = dit(x, t, y, mask=mask, fps=torch.full((2,), 8.0), height=torch.tensor([64.0]), width=torch.tensor([64.0]))
-        eye = np.eye(5, dtype=np.float32)
-        env = run_stage(out, doc["denoiser"], {
-            "x": x.numpy(), "timestep": t.numpy(), "y": y.numpy(), "y_mask": mask.float().numpy(),
-            "x_mask": np.ones((2, 5), np.float32), "fps": np.full(2, 8.0, np.float32),
-            "height": np.array([64.0], np.float32), "width": np.array([64.0], np.float32),
-            "merge_t": eye, "unmerge_t": eye})
-        assert np.allclose(env["out"], ref.numpy(), atol=1e-4)
+        eye = torch.eye(5)
+        # unmerged, and TDTM as odsora's variants merge (key frame alone, merged frames at their mean time)
+        for merge, unmerge, pos in [(eye, eye, torch.arange(5.0)), tdtm_operators(5, chunk=5, time=True)]:
+            ref = dit(x, t, y, mask=mask, fps=torch.full((2,), 8.0), height=torch.tensor([64.0]),
+                      width=torch.tensor([64.0]), merge_t=merge, unmerge_t=unmerge, rope_pos=pos)
+            env = run_stage(out, doc["denoiser"], {
+                "x": x.numpy(), "timestep": t.numpy(), "y": y.numpy(), "y_mask": mask.float().numpy(),
+                "x_mask": np.ones((2, 5), np.float32), "fps": np.full(2, 8.0, np.float32),
+                "height": np.array([64.0], np.float32), "width": np.array([64.0], np.float32),
+                "merge_t": merge.numpy(), "unmerge_t": unmerge.numpy(), "rope_pos": pos.numpy()})
+            assert np.allclose(env["out"], ref.numpy(), atol=1e-4)
         z = torch.randn(1, 4, 5, 8, 8, generator=g)
         video = pipeline_decode(vae, z, 17, chunk_latents=CHUNK_LATENTS, chunk_frames=CHUNK_FRAMES, micro_batch=4)
         env = run_stage(out, doc["vae"], {"z": z.numpy()}, blocks=["temporal_decode"])
@@ -188,3 +191,16 @@ def test_bundle_provenance_names_both_stages_of_a_bucket_checkpoint(trained: dic
     from export.train.export_default import steps_text
     assert steps_text(load_checkpoint(trained["root"] / "a/dit.pt")) == "3 DiT steps"
     assert steps_text(load_checkpoint(trained["root"] / "c/dit.pt")) == "3 DiT steps on 17-frame clips + 2 on buckets"
+
+
+def test_tdtm_operators_match_the_plugin() -> None:
+    """The monitor's TDTM operators are plugins/tdtm.ts's (`oddFrame: alone`): pairs, or key frames alone per
+    chunk with the merged frames at their mean time."""
+    merge, unmerge, pos = tdtm_operators(10)
+    assert merge.shape == (5, 10) and pos is None
+    assert torch.equal(unmerge.argmax(1), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]))
+    merge, unmerge, pos = tdtm_operators(10, chunk=5, time=True)
+    assert torch.equal(unmerge.argmax(1), torch.tensor([0, 1, 1, 2, 2, 3, 4, 4, 5, 5]))
+    assert pos.tolist() == [0, 1.5, 3.5, 5, 6.5, 8.5]
+    assert torch.allclose(merge.sum(1), torch.ones(6)) and torch.equal(unmerge.sum(1), torch.ones(10))
+    assert tdtm_operators(5, chunk=5)[0].shape == (3, 5) and tdtm_operators(9, chunk=5)[0].shape == (6, 9)
