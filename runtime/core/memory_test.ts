@@ -3,7 +3,6 @@ import {
   availableBytes,
   collectGarbage,
   fileMappings,
-  fixMmapThreshold,
   mallocTrim,
   peakRssBytes,
   populate,
@@ -40,34 +39,38 @@ Deno.test("fileMappings() lists this process's mapped executable and populate() 
   );
 });
 
-Deno.test("fixMmapThreshold() maps a large allocation on its own: freeing it hands its pages back at once", () => {
-  if (Deno.build.os !== "linux") return;
-  // Which mapping holds an address (other tests in this process map and unmap meanwhile, and the kernel
-  // merges neighbouring anonymous mappings, so the address is what tells this allocation apart).
-  const mappingOf = (address: bigint) =>
-    Deno.readTextFileSync("/proc/self/maps").split("\n").find((line) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
-      return m !== null && BigInt(`0x${m[1]}`) <= address && address < BigInt(`0x${m[2]}`);
+/**
+ * In a fresh process (other tests share this one's arenas and RSS): malloc and free 8 MiB twice, and say
+ * whether the second allocation's address is still mapped after its free. glibc raises its mmap threshold
+ * to the size of a freed mapped chunk, so without a fixed threshold the second one comes from the heap.
+ */
+async function secondFreeKeepsMapping(fix: boolean): Promise<boolean> {
+  const memory = new URL("./memory.ts", import.meta.url).href;
+  const code = `
+    import { fixMmapThreshold } from "${memory}";
+    if (${fix} && !fixMmapThreshold(128 * 1024)) throw new Error("mallopt failed");
+    const libc = Deno.dlopen("libc.so.6", {
+      malloc: { parameters: ["usize"], result: "pointer" },
+      free: { parameters: ["pointer"], result: "void" },
     });
-  // malloc itself (onnxruntime's allocations go through it; V8's array buffers may not)
-  const libc = Deno.dlopen("libc.so.6", {
-    malloc: { parameters: ["usize"], result: "pointer" },
-    free: { parameters: ["pointer"], result: "void" },
-  });
-  try {
-    const size = 8 * 1024 * 1024;
-    // malloc serves a request from an arena's free top before it looks at the threshold: hand those back first
-    mallocTrim();
-    assert.equal(fixMmapThreshold(128 * 1024), true);
-    const block = libc.symbols.malloc(BigInt(size));
-    assert.ok(block !== null);
-    const address = BigInt(Deno.UnsafePointer.value(block));
-    assert.ok(mappingOf(address) !== undefined);
-    libc.symbols.free(block);
-    assert.equal(mappingOf(address), undefined, "freeing it unmapped it");
-  } finally {
-    libc.close();
-  }
+    const mapped = (address) => Deno.readTextFileSync("/proc/self/maps").split("\\n").some((line) => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
+      return m !== null && BigInt("0x" + m[1]) <= address && address < BigInt("0x" + m[2]);
+    });
+    libc.symbols.free(libc.symbols.malloc(8n * 1024n * 1024n));
+    const second = libc.symbols.malloc(8n * 1024n * 1024n);
+    const address = BigInt(Deno.UnsafePointer.value(second));
+    libc.symbols.free(second);
+    console.log(JSON.stringify(mapped(address)));`;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--ext=js", code] }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("fixMmapThreshold() keeps large allocations mapped on their own: freeing one hands its pages back", async () => {
+  if (Deno.build.os !== "linux") return;
+  assert.equal(await secondFreeKeepsMapping(false), true, "glibc's own threshold rose: the heap kept it");
+  assert.equal(await secondFreeKeepsMapping(true), false, "a fixed threshold: unmapped at its free");
 });
 
 Deno.test("collectGarbage() runs V8's collector where exposed, plain or memory-reducing", () => {
