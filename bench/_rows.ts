@@ -6,6 +6,7 @@
  * @module
  */
 import type { PluginSpec } from "../runtime/recipe/recipe.ts";
+import { tdtmKeyFrames, tdtmPaper, TEACACHE_WITH_ALL } from "../eval/variants.ts";
 
 /** One bench row. */
 export interface RowSpec {
@@ -20,10 +21,6 @@ export interface RowSpec {
 const euler = { name: "euler" };
 const resident = { name: "resident" };
 const lpl15 = { name: "lpl", leapAt: 15 };
-/** TDTM with each temporal-VAE chunk's key frame alone and merged tokens at their mean time (eval/variants.ts). */
-const tdtm = (mergeSteps: number) => ({ name: "tdtm", mergeSteps, chunk: 5, positions: "time" });
-/** The authors' TDTM: frame pairs from the first frame, merged token j at position j. */
-const tdtmPaper = (mergeSteps: number) => ({ name: "tdtm", mergeSteps });
 const cidl = (budget: string) => ({ name: "ci-dl", budget });
 /**
  * TeaCache at the threshold chosen on the default model (models/default, default prompt and two others,
@@ -32,8 +29,6 @@ const cidl = (budget: string) => ({ name: "ci-dl", budget });
  * rescaling polynomial is the default model's fit (plugins/step_cache/teacache_fit.json).
  */
 const teacache = { name: "teacache", threshold: 0.3 };
-/** TeaCache with all three techniques: 0.2, as `deno task eval`'s `all-cache` (eval/variants.ts says why). */
-const teacacheAll = { name: "teacache", threshold: 0.2 };
 
 /** The rows, baseline first (the 30-step resident Euler run every ratio is against). */
 export const ROWS: RowSpec[] = [
@@ -51,23 +46,23 @@ export const ROWS: RowSpec[] = [
     token_ops: [],
     scheduler: resident,
   },
-  { name: "tdtm-15", sampler: euler, token_ops: [tdtm(15)], scheduler: resident },
+  { name: "tdtm-15", sampler: euler, token_ops: [tdtmKeyFrames(15)], scheduler: resident },
   { name: "tdtm-15-paper", sampler: euler, token_ops: [tdtmPaper(15)], scheduler: resident },
-  { name: "tdtm-30", sampler: euler, token_ops: [tdtm(30)], scheduler: resident },
+  { name: "tdtm-30", sampler: euler, token_ops: [tdtmKeyFrames(30)], scheduler: resident },
   { name: "sequential", sampler: euler, token_ops: [], scheduler: { name: "sequential" } },
   { name: "concurrent", sampler: euler, token_ops: [], scheduler: { name: "concurrent" } },
   { name: "cidl-100", sampler: euler, token_ops: [], scheduler: cidl("100%") },
   { name: "cidl-50", sampler: euler, token_ops: [], scheduler: cidl("50%") },
   { name: "cidl-25", sampler: euler, token_ops: [], scheduler: cidl("25%") },
-  { name: "all", sampler: lpl15, token_ops: [tdtm(15)], scheduler: cidl("50%") },
+  { name: "all", sampler: lpl15, token_ops: [tdtmKeyFrames(15)], scheduler: cidl("50%") },
   { name: "cache", sampler: euler, token_ops: [], scheduler: resident, step_cache: teacache },
   {
     name: "all-cache",
     sampler: lpl15,
-    token_ops: [tdtm(15)],
+    token_ops: [tdtmKeyFrames(15)],
     // the last block stays resident too when it fits, so a reused call loads nothing
     scheduler: { ...cidl("50%"), residentLast: true },
-    step_cache: teacacheAll,
+    step_cache: TEACACHE_WITH_ALL,
   },
 ];
 

@@ -21,12 +21,12 @@ from export.train import default_model as dm
 from export.train.common import TRAIN_DIR, Log, load_checkpoint, setup
 from export.train.dit import build_models, load_vae
 from export.train.rf_sample import decode_frames, latent_shape, sample_latents, tdtm_operators
+from export.world.world_json import trained_configs, write_world_json
 
 TDTM_MODES = {  # --tdtm: the `tdtm` plugin's options (chunk, positions) at 5 latent frames a temporal-VAE chunk
     "paper": dict(), "chunk": dict(chunk=dm.CHUNK_LATENTS), "time": dict(time=True),
     "chunk-time": dict(chunk=dm.CHUNK_LATENTS, time=True),
 }
-from export.world.world_json import trained_configs, write_world_json
 
 
 def median_motion_ratio(items: list[dict]) -> float | None:

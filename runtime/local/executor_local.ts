@@ -160,24 +160,21 @@ export class LocalExecutor implements Executor {
 
   /** A lane in this thread: its sessions answer requests in order, between this thread's other work. */
   #inline(): Lane {
+    const deliver = (reply: LaneReply) => {
+      const p = lane.pending.get(reply.id);
+      lane.pending.delete(reply.id);
+      p?.resolve(reply);
+    };
     // onnxruntime-node loads into this thread only when an inline lane starts
-    const sessions = import("./lane_sessions.ts").then((m) => new m.LaneSessions());
-    let queue: Promise<void> = Promise.resolve();
+    const serve = import("./lane_sessions.ts").then((m) => m.serveInOrder(new m.LaneSessions(), deliver));
     const lane: Lane = {
       kind: "inline",
-      post: (req) => {
-        queue = queue.then(async () => {
-          let reply: LaneReply;
-          try {
-            reply = { ...(await (await sessions).answer(req)).reply, id: req.id } as LaneReply;
-          } catch (e) {
-            reply = { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
-          }
-          const p = lane.pending.get(req.id);
-          lane.pending.delete(req.id);
-          p?.resolve(reply);
-        });
-      },
+      post: (req) =>
+        void serve.then(
+          (handle) => handle(req),
+          (e: unknown) =>
+            deliver({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+        ),
       stop: () => {},
       pending: new Map(),
       dead: null,

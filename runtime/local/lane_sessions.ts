@@ -8,7 +8,7 @@
  * @module
  */
 import * as ort from "onnxruntime-node";
-import type { LaneCall, LaneReply, WireTensor } from "./_lane_protocol.ts";
+import type { LaneCall, LaneReply, LaneRequest, WireTensor } from "./_lane_protocol.ts";
 import { dirname } from "node:path";
 import { collectGarbage, fileMappings, mallocTrim, populate } from "../core/memory.ts";
 import { releaseBuffer } from "../core/tensor_core.ts";
@@ -165,4 +165,30 @@ export class LaneSessions {
       }
     }
   }
+}
+
+/**
+ * A lane's request handler: `sessions` answer requests strictly in arrival order, and each reply (an error
+ * as `{ ok: false, error }`) goes to `send` with its request's id. A worker lane and an inline lane both
+ * serve their requests with it.
+ *
+ * @example
+ * ```ts ignore
+ * const serve = serveInOrder(new LaneSessions(), (reply, transfer) => self.postMessage(reply, transfer));
+ * serve({ id: 1, op: "ready" });
+ * ```
+ */
+export function serveInOrder(
+  sessions: LaneSessions,
+  send: (reply: LaneReply, transfer: ArrayBuffer[]) => void,
+): (req: LaneRequest) => void {
+  let queue: Promise<void> = Promise.resolve();
+  return (req) => {
+    queue = queue.then(async () => {
+      const { reply, transfer } = await sessions.answer(req);
+      send({ ...reply, id: req.id } as LaneReply, transfer);
+    }).catch((err: unknown) => {
+      send({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }, []);
+    });
+  };
 }

@@ -7,22 +7,12 @@
  * @module
  */
 import type { LaneReply, LaneRequest } from "./_lane_protocol.ts";
-import { LaneSessions } from "./lane_sessions.ts";
+import { LaneSessions, serveInOrder } from "./lane_sessions.ts";
 
-const lane = new LaneSessions();
 const scope = self as unknown as {
   postMessage(message: LaneReply, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<LaneRequest>) => void) | null;
 };
 
-let queue: Promise<void> = Promise.resolve();
-scope.onmessage = (e: MessageEvent<LaneRequest>) => {
-  const req = e.data;
-  queue = queue.then(async () => {
-    const { reply, transfer } = await lane.answer(req);
-    scope.postMessage({ ...reply, id: req.id } as LaneReply, transfer);
-  }).catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
-    scope.postMessage({ id: req.id, ok: false, error: message });
-  });
-};
+const serve = serveInOrder(new LaneSessions(), (reply, transfer) => scope.postMessage(reply, transfer));
+scope.onmessage = (e: MessageEvent<LaneRequest>) => serve(e.data);
